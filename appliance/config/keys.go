@@ -1,0 +1,163 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kind is the type a key's value has in the file.
+type Kind string
+
+// Kinds of value.
+const (
+	KindString   Kind = "string"
+	KindBool     Kind = "bool"
+	KindDuration Kind = "duration"
+)
+
+// Key describes one setting: its file key, flag, environment variable and
+// default.
+type Key struct {
+	Name string // file key, e.g. http_listen
+	Kind Kind
+	Help string
+	def  func(Host) string
+	set  func(*Config, string) error
+	get  func(*Config) string
+}
+
+// Flag is the command-line flag name, e.g. http-listen.
+func (k *Key) Flag() string { return strings.ReplaceAll(k.Name, "_", "-") }
+
+// Env is the environment variable, e.g. HEARTH_HTTP_LISTEN.
+func (k *Key) Env() string { return "HEARTH_" + strings.ToUpper(k.Name) }
+
+// Default returns the key's default on host.
+func (k *Key) Default(h Host) string { return k.def(h) }
+
+func (k *Key) fromTOML(v any) (string, error) {
+	switch k.Kind {
+	case KindBool:
+		if b, ok := v.(bool); ok {
+			return fmt.Sprint(b), nil
+		}
+		return "", fmt.Errorf("want true or false (without quotes)")
+	default:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+		return "", fmt.Errorf("want a quoted string")
+	}
+}
+
+// Keys lists every setting in the order the docs show them.
+func Keys() []Key { return append([]Key(nil), keys...) }
+
+func keyByName(name string) *Key {
+	for i := range keys {
+		if keys[i].Name == name {
+			return &keys[i]
+		}
+	}
+	return nil
+}
+
+func keyByFlag(flag string) *Key {
+	return keyByName(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func constant(v string) func(Host) string { return func(Host) string { return v } }
+
+func bySystem(system, user string) func(Host) string {
+	return func(h Host) string {
+		if h.System {
+			return system
+		}
+		return user
+	}
+}
+
+func strKey(name, help string, def func(Host) string, field func(*Config) *string, parse func(string) (string, error)) Key {
+	return Key{Name: name, Kind: KindString, Help: help, def: def,
+		set: func(c *Config, s string) error {
+			v, err := parse(s)
+			if err != nil {
+				return err
+			}
+			*field(c) = v
+			return nil
+		},
+		get: func(c *Config) string { return *field(c) },
+	}
+}
+
+func boolKey(name, help string, def bool, field func(*Config) *bool) Key {
+	return Key{Name: name, Kind: KindBool, Help: help, def: constant(fmt.Sprint(def)),
+		set: func(c *Config, s string) error {
+			v, err := parseBool(s)
+			*field(c) = v
+			return err
+		},
+		get: func(c *Config) string { return fmt.Sprint(*field(c)) },
+	}
+}
+
+func durKey(name, help string, def time.Duration, field func(*Config) *time.Duration) Key {
+	return Key{Name: name, Kind: KindDuration, Help: help, def: constant(def.String()),
+		set: func(c *Config, s string) error {
+			v, err := parseDuration(s)
+			*field(c) = v
+			return err
+		},
+		get: func(c *Config) string { return field(c).String() },
+	}
+}
+
+var keys = []Key{
+	strKey("data", "state directory: database, attachments, certificates",
+		func(h Host) string {
+			switch {
+			case h.StateDir != "":
+				return h.StateDir
+			case h.System:
+				return DefaultDataSystem
+			}
+			return DefaultDataUser
+		},
+		func(c *Config) *string { return &c.Data },
+		func(s string) (string, error) {
+			if strings.TrimSpace(s) == "" {
+				return "", fmt.Errorf("must not be empty")
+			}
+			return s, nil
+		}),
+	strKey("listen", "HTTPS address (plain HTTP when tls = \"off\")",
+		bySystem(DefaultListenSystem, DefaultListenUser), func(c *Config) *string { return &c.Listen }, parseAddr),
+	strKey("http_listen", "plain HTTP address: redirect to HTTPS and CA download",
+		bySystem(DefaultHTTPSystem, DefaultHTTPUser), func(c *Config) *string { return &c.HTTPListen }, parseAddr),
+	strKey("turn_listen", "TURN/STUN address, UDP and TCP",
+		constant(DefaultTURNListen), func(c *Config) *string { return &c.TURNListen }, parseAddr),
+	strKey("tls", "TLS mode: off, local (own CA), acme or tailnet",
+		constant(DefaultTLS), func(c *Config) *string { return &c.TLS },
+		func(s string) (string, error) { return oneOf(s, TLSOff, TLSLocal, TLSACME, TLSTailnet) }),
+	strKey("name", "mDNS instance and host name (name.local)",
+		constant(DefaultName), func(c *Config) *string { return &c.Name },
+		func(s string) (string, error) {
+			if !nameRE.MatchString(s) {
+				return "", fmt.Errorf("want 1-63 lowercase letters, digits and inner dashes")
+			}
+			return s, nil
+		}),
+	boolKey("mdns", "announce Hearth on the LAN over mDNS", true, func(c *Config) *bool { return &c.MDNS }),
+	boolKey("tailnet", "join the household's tailnet for remote access", false, func(c *Config) *bool { return &c.Tailnet }),
+	strKey("url", "base URL used in links Hearth prints (empty: derived from name and listen)",
+		constant(""), func(c *Config) *string { return &c.URL }, parseURL),
+	strKey("log_level", "log level: debug, info, warn or error",
+		constant("info"), func(c *Config) *string { return &c.LogLevel },
+		func(s string) (string, error) { return oneOf(s, "debug", "info", "warn", "error") }),
+	durKey("session_idle", "a signed-in device unused this long is signed out",
+		DefaultSessionIdle, func(c *Config) *time.Duration { return &c.SessionIdle }),
+	durKey("session_max", "a signed-in device is signed out this long after sign-in",
+		DefaultSessionMax, func(c *Config) *time.Duration { return &c.SessionMax }),
+}
