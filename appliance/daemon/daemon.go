@@ -1,0 +1,325 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/hearth-home/hearth/appliance/admin"
+	"github.com/hearth-home/hearth/appliance/auth"
+	"github.com/hearth-home/hearth/appliance/config"
+	"github.com/hearth-home/hearth/appliance/hub"
+	"github.com/hearth-home/hearth/appliance/metrics"
+	"github.com/hearth-home/hearth/appliance/store"
+	"github.com/hearth-home/hearth/appliance/systemd"
+	"github.com/hearth-home/hearth/appliance/web"
+	"github.com/hearth-home/hearth/webui"
+)
+
+// StopTimeout bounds a graceful shutdown.
+const StopTimeout = 10 * time.Second
+
+// Options configures a Daemon.
+type Options struct {
+	Config  *config.Config // required
+	Logger  *slog.Logger   // nil: discard
+	Version string
+	// Listener, when set, is used for the main (HTTPS or plain) address
+	// instead of binding Config.Listen; tests hand in 127.0.0.1:0.
+	Listener net.Listener
+	// Hash overrides the password hash costs (tests); zero is the default.
+	Hash auth.HashParams
+}
+
+// Daemon is a running (or ready to run) Hearth.
+type Daemon struct {
+	opts    Options
+	cfg     *config.Config
+	log     *slog.Logger
+	notify  *systemd.Notifier
+	store   *store.Store
+	auth    *auth.Service
+	hub     *hub.Hub
+	web     *web.Server
+	metrics *metrics.Registry
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	cancel   context.CancelFunc
+	servers  []*http.Server
+	wg       sync.WaitGroup
+	mainAddr net.Addr
+	errc     chan error
+}
+
+// New opens the store and builds the parts. Nothing listens yet.
+func New(opts Options) (*Daemon, error) {
+	if opts.Config == nil {
+		return nil, errors.New("daemon: no config")
+	}
+	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, metrics: metrics.NewRegistry(), errc: make(chan error, 4)}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	d.notify = systemd.NewNotifier(d.log.With("component", "systemd"))
+	if err := checkTLSMode(d.cfg.TLS); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(d.cfg.Data, store.FileName), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	d.store = st
+	if err := d.build(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkTLSMode is the seam for the TLS modes: today only plain HTTP is
+// served, for use on a trusted LAN or behind a reverse proxy.
+func checkTLSMode(mode string) error {
+	if mode == config.TLSOff {
+		return nil
+	}
+	return fmt.Errorf("tls mode %q is not available in this build yet; run with --tls off (plain HTTP, e.g. behind a reverse proxy)", mode)
+}
+
+func (d *Daemon) build() error {
+	var err error
+	d.auth, err = auth.New(auth.Config{Store: d.store, SessionIdle: d.cfg.SessionIdle, SessionMax: d.cfg.SessionMax,
+		Hash: d.opts.Hash, Logger: d.log.With("component", "auth")})
+	if err != nil {
+		return err
+	}
+	d.hub = hub.New(hub.Config{Logger: d.log.With("component", "hub"), Version: d.opts.Version})
+	d.web, err = web.New(web.Config{Auth: d.auth, Hub: d.hub, UI: webui.Files(), Metrics: d.metrics,
+		Logger: d.log.With("component", "web"), Name: d.cfg.Name, Version: d.opts.Version,
+		TLS: d.cfg.TLS != config.TLSOff, Ready: d.store.Ping})
+	if err != nil {
+		return err
+	}
+	d.registerMetrics()
+	return nil
+}
+
+func (d *Daemon) registerMetrics() {
+	m := d.metrics
+	m.NewGaugeFunc("hearth_realtime_connections", "Open realtime WebSocket connections.", func() float64 { return float64(d.hub.Online()) })
+	m.NewGaugeFunc("hearth_store_bytes", "Size of the database file.", func() float64 { return float64(d.store.Size()) })
+	m.NewGaugeFunc("hearth_goroutines", "Goroutines.", func() float64 { return float64(runtime.NumGoroutine()) })
+	m.NewGaugeFunc("hearth_heap_bytes", "Bytes of allocated heap objects.", func() float64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.HeapAlloc)
+	})
+	m.NewGaugeFunc("hearth_users", "Accounts.", func() float64 {
+		us, _ := d.auth.Users()
+		return float64(len(us))
+	})
+}
+
+// Handler is the main HTTP handler (for tests that drive it directly).
+func (d *Daemon) Handler() http.Handler { return d.web }
+
+// Addr is the main listener's address once started.
+func (d *Daemon) Addr() net.Addr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mainAddr
+}
+
+// SocketPath is the admin socket's path.
+func (d *Daemon) SocketPath() string { return filepath.Join(d.cfg.Data, admin.SocketName) }
+
+// Start binds the listeners and serves. On failure everything it started is
+// stopped again. It reports READY=1 to systemd when every listener serves.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	d.mu.Lock()
+	if d.started {
+		d.mu.Unlock()
+		return errors.New("daemon: already started")
+	}
+	d.started = true
+	d.mu.Unlock()
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	defer func() {
+		if err != nil {
+			d.Stop(context.Background())
+		}
+	}()
+
+	activated, err := systemd.Listeners()
+	if err != nil {
+		return err
+	}
+	main := d.opts.Listener
+	if main == nil {
+		main = activated["https"]
+	}
+	if main == nil {
+		if main, err = net.Listen("tcp", d.cfg.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", d.cfg.Listen, err)
+		}
+	}
+	d.mu.Lock()
+	d.mainAddr = main.Addr()
+	d.mu.Unlock()
+	d.serveHTTP(main, d.web)
+
+	adminL, err := admin.Listen(d.SocketPath())
+	if err != nil {
+		return err
+	}
+	svc := d.adminService(true)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := admin.Serve(runCtx, adminL, admin.Handler(svc, d.log.With("component", "admin"))); err != nil {
+			d.errc <- err
+		}
+	}()
+
+	d.wg.Add(2)
+	go func() { defer d.wg.Done(); d.notify.RunWatchdog(runCtx, d.store.Ping) }()
+	go func() { defer d.wg.Done(); d.sweep(runCtx) }()
+
+	url := d.cfg.BaseURL()
+	if d.opts.Listener != nil || activated["https"] != nil {
+		url = fmt.Sprintf("http://%s", main.Addr())
+	}
+	d.log.Info("hearth is serving", "url", url, "listen", main.Addr().String(), "data", d.cfg.Data, "version", d.opts.Version)
+	status := "serving on " + main.Addr().String()
+	if need, _ := d.auth.SetupRequired(); need {
+		tok, err := d.auth.SetupToken()
+		if err != nil {
+			return fmt.Errorf("make setup token: %w", err)
+		}
+		d.log.Info("first run: open "+url+"/setup and enter the setup token (also shown by `hearth admin setup-token`)", "setup_token", tok)
+		status += "; waiting for setup"
+	}
+	d.notify.Ready(status)
+	return nil
+}
+
+// adminService is the admin operations on this daemon's parts.
+func (d *Daemon) adminService(running bool) *admin.Service {
+	return &admin.Service{Auth: d.auth, Store: d.store, Version: d.opts.Version, Data: d.cfg.Data,
+		BaseURL: d.cfg.BaseURL(), Running: running, Disconnect: d.hub.DisconnectUser}
+}
+
+func (d *Daemon) serveHTTP(l net.Listener, h http.Handler) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(d.log.With("component", "http").Handler(), slog.LevelDebug),
+	}
+	d.mu.Lock()
+	d.servers = append(d.servers, srv)
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.errc <- fmt.Errorf("serve %s: %w", l.Addr(), err)
+		}
+	}()
+}
+
+// sweep removes ended sessions and old invites every hour.
+func (d *Daemon) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := d.auth.Sweep(); err != nil {
+			d.log.Warn("sweep ended sessions", "err", err)
+		} else if n > 0 {
+			d.log.Debug("swept ended sessions and invites", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Stop shuts down in reverse order: tell systemd, close realtime
+// connections with a going-away frame, stop accepting and finish requests,
+// stop background work, close the store. It is safe to call more than once.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return nil
+	}
+	d.stopped = true
+	servers := d.servers
+	d.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, StopTimeout)
+	defer cancel()
+	d.notify.Stopping()
+	var errs []error
+	if err := d.hub.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down HTTP: %w", err))
+		}
+	}
+	if d.cancel != nil {
+		d.cancel()
+	}
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("background work did not stop in time"))
+	}
+	if err := d.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	d.log.Info("hearth stopped")
+	return errors.Join(errs...)
+}
+
+// Run starts the daemon, serves until ctx ends or a part fails, then stops.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-d.errc:
+		d.log.Error("a part failed; stopping", "err", runErr)
+	}
+	return errors.Join(runErr, d.Stop(context.Background()))
+}
+
+// Close releases the store of a daemon that was built but never started.
+func (d *Daemon) Close() error {
+	d.mu.Lock()
+	started := d.started
+	d.mu.Unlock()
+	if started {
+		return d.Stop(context.Background())
+	}
+	return d.store.Close()
+}

@@ -1,0 +1,6 @@
+// Package hub owns the realtime WebSocket: exactly one per signed-in client
+// at /api/v1/ws, carrying typed JSON envelopes ({"type": ..., "id": ...}).
+// It checks the Origin, keeps connections alive with pings, bounds each
+// client's send queue and message rate, and closes every connection with a
+// going-away frame on shutdown or when the client's session is revoked.
+package hub
