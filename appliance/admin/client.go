@@ -69,9 +69,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 			return fmt.Errorf("admin socket: status %s", resp.Status)
 		}
-		if s, ok := sentinels[e.Error.Code]; ok {
-			return fmt.Errorf("%s: %w", e.Error.Message, s)
-		}
+		e.Error.sentinel = sentinels[e.Error.Code]
 		return &e.Error
 	}
 	if out == nil {

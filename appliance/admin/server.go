@@ -156,11 +156,15 @@ func decode(r *http.Request, v any) error {
 // wireError carries an error across the socket, keeping its identity for
 // the sentinels a command reacts to.
 type wireError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	sentinel error
 }
 
 func (e *wireError) Error() string { return e.Message }
+
+// Unwrap lets errors.Is find the sentinel the daemon reported.
+func (e *wireError) Unwrap() error { return e.sentinel }
 
 // Sentinels the client turns back into their values, by code.
 var sentinels = map[string]error{

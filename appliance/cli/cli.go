@@ -76,26 +76,27 @@ func newRoot() *command {
 // exec parses flags (which may come before, between or after positional
 // arguments) and runs the command or the named subcommand.
 func (c *command) exec(ctx context.Context, env *Env, args []string, path string) error {
-	if len(c.subs) > 0 && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		for _, s := range c.subs {
-			if s.name == args[0] {
-				return s.exec(ctx, env, args[1:], path+" "+s.name)
+	if len(c.subs) > 0 && len(args) > 0 {
+		a := args[0]
+		if !strings.HasPrefix(a, "-") {
+			for _, s := range c.subs {
+				if s.name == a {
+					return s.exec(ctx, env, args[1:], path+" "+s.name)
+				}
 			}
-		}
-		if args[0] == "help" {
-			if len(args) > 1 {
+			if a == "help" && len(args) > 1 {
 				return c.exec(ctx, env, append(args[1:], "--help"), path)
 			}
+			if a == "help" {
+				c.usage(env.Stdout, path, nil)
+				return nil
+			}
+			return usagef("unknown command %q for %s; see `%s --help`", a, path, path)
+		}
+		if isHelp(a) && (c.run == nil || c.name == "hearth") {
 			c.usage(env.Stdout, path, nil)
-			return nil
+			return flag.ErrHelp
 		}
-		if c.run == nil || c.name != "hearth" {
-			return usagef("unknown command %q for %s; see `%s --help`", args[0], path, path)
-		}
-	}
-	if c.name == "hearth" && c.run != nil && len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		c.usage(env.Stdout, path, nil)
-		return flag.ErrHelp
 	}
 	if c.run == nil {
 		c.usage(env.Stderr, path, nil)
@@ -116,6 +117,8 @@ func (c *command) exec(ctx context.Context, env *Env, args []string, path string
 	}
 	return c.run(ctx, env, fs, pos)
 }
+
+func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
 
 // parseInterleaved parses flags anywhere among the arguments; "--" ends
 // flag parsing.

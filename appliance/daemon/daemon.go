@@ -191,12 +191,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		}
 	}()
 
-	d.wg.Add(2)
-	go func() { defer d.wg.Done(); d.notify.RunWatchdog(runCtx, d.store.Ping) }()
+	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.sweep(runCtx) }()
 
 	url := d.cfg.BaseURL()
-	if d.opts.Listener != nil || activated["https"] != nil {
+	if _, port, _ := net.SplitHostPort(d.cfg.Listen); port == "0" || d.opts.Listener != nil || activated["https"] != nil {
 		url = fmt.Sprintf("http://%s", main.Addr())
 	}
 	d.log.Info("hearth is serving", "url", url, "listen", main.Addr().String(), "data", d.cfg.Data, "version", d.opts.Version)
@@ -210,6 +209,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		status += "; waiting for setup"
 	}
 	d.notify.Ready(status)
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.notify.RunWatchdog(runCtx, d.store.Ping) }()
 	return nil
 }
 

@@ -130,7 +130,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.readLoop(ctx, c)
+		// Reading has its own context: cancelling a Read's context makes the
+		// library drop the connection without the close frame sent below.
+		h.readLoop(context.WithoutCancel(ctx), c)
 	}()
 	h.writeLoop(ctx, c)
 	cause := context.Cause(ctx)
@@ -142,7 +144,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) error
 		code = websocket.StatusPolicyViolation
 	}
 	reason := ""
-	if cause != nil {
+	if cause != nil && !errors.Is(cause, context.Canceled) {
 		reason = cause.Error()
 	}
 	ws.Close(code, reason)

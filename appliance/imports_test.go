@@ -1,0 +1,93 @@
+package appliance_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/hearth-home/hearth/"
+
+// rank orders Hearth's packages: a package may import only packages of a
+// lower rank. A new package must be placed here.
+var rank = map[string]int{
+	"appliance/config":          0,
+	"appliance/store":           0,
+	"appliance/store/storetest": 0,
+	"appliance/systemd":         0,
+	"appliance/qrcode":          0,
+	"appliance/metrics":         0,
+	"webui":                     0,
+	"appliance/auth":            1,
+	"appliance/hub":             2,
+	"appliance/web":             3,
+	"appliance/admin":           3,
+	"appliance/daemon":          4,
+	"appliance/cli":             5,
+	"cmd/hearth":                6,
+	"appliance":                 0,
+}
+
+// adapters may import no other Hearth package.
+var adapters = []string{"appliance/config", "appliance/store", "appliance/systemd", "appliance/qrcode", "appliance/metrics"}
+
+// owner is the one package allowed to import each heavy library.
+var owner = map[string]string{
+	"go.etcd.io/bbolt":                 "appliance/store",
+	"github.com/coreos/go-systemd/v22": "appliance/systemd",
+	"github.com/BurntSushi/toml":       "appliance/config",
+	"github.com/coder/websocket":       "appliance/hub",
+	"rsc.io/qr":                        "appliance/qrcode",
+	"github.com/pion/turn":             "appliance/relay",
+	"github.com/caddyserver/certmagic": "appliance/certs",
+	"tailscale.com":                    "appliance/tailnet",
+	"github.com/grandcat/zeroconf":     "appliance/discovery",
+}
+
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}}`, module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], module)
+		r, ok := rank[pkg]
+		if !ok {
+			t.Errorf("package %s has no place in the import rules; add it to rank in imports_test.go", pkg)
+			continue
+		}
+		for _, imp := range fields[1:] {
+			for lib, own := range owner {
+				if (imp == lib || strings.HasPrefix(imp, lib+"/")) && pkg != own && !strings.HasPrefix(pkg, own+"/") {
+					t.Errorf("%s imports %s; only %s may", pkg, imp, own)
+				}
+			}
+			dep, internal := strings.CutPrefix(imp, module)
+			if !internal || strings.HasPrefix(dep, pkg+"/") && strings.HasSuffix(dep, "test") {
+				continue
+			}
+			if contains(adapters, pkg) {
+				t.Errorf("adapter %s imports %s; adapters import no other Hearth package", pkg, dep)
+			}
+			if dr, ok := rank[dep]; ok && dr >= r && !isTestHelperOf(dep, pkg) {
+				t.Errorf("%s (rank %d) imports %s (rank %d); imports must flow toward store", pkg, r, dep, dr)
+			}
+		}
+	}
+}
+
+// isTestHelperOf allows a package's test helper (store/storetest) and the
+// package it helps to import each other.
+func isTestHelperOf(dep, pkg string) bool {
+	return strings.HasPrefix(dep, pkg+"/") || strings.HasPrefix(pkg, dep+"/")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
