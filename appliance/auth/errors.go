@@ -12,7 +12,7 @@ var (
 	ErrUserDisabled    = errors.New("this account is disabled; ask an admin")
 	ErrUnauthenticated = errors.New("not signed in, or the session has ended")
 	ErrBadSetupToken   = errors.New("the setup token is not right; copy it again from the log or `hearth admin setup-token`")
-	ErrAlreadySetUp    = errors.New("Hearth is already set up; sign in instead")
+	ErrAlreadySetUp    = errors.New("hearth is already set up; sign in instead")
 	ErrInvalidName     = errors.New("a name is 1 to 32 lowercase letters, digits, dots, dashes or underscores, starting with a letter or digit")
 	ErrInvalidDisplay  = errors.New("a display name is 1 to 64 characters without control characters")
 	ErrWeakPassword    = errors.New("a password needs at least 8 characters (and at most 1024 bytes)")
