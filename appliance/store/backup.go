@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -159,7 +160,27 @@ func Restore(src, dst string, now time.Time) (Info, error) {
 	if err != nil {
 		return info, fmt.Errorf("restore to %s: %w", dst, err)
 	}
+	if err := chownLikeDir(dst); err != nil {
+		return info, fmt.Errorf("restore to %s: %w", dst, err)
+	}
 	return info, nil
+}
+
+// chownLikeDir gives a file written by root the owner of its directory, so
+// a service running as its own user (under systemd, hearth) can open it.
+func chownLikeDir(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return os.Chown(path, int(sys.Uid), int(sys.Gid))
 }
 
 func copyFile(src, dst string) error {

@@ -2,8 +2,13 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hearth-home/hearth/appliance/auth"
+	"github.com/hearth-home/hearth/appliance/store"
 )
 
 // FuzzDecodeBody feeds arbitrary bodies to the decoder every API request
@@ -43,4 +48,23 @@ func FuzzDecodeBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestErrorMapping(t *testing.T) {
+	tests := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("save: %w", store.ErrNoSpace), 507, "disk_full"},
+		{fmt.Errorf("x: %w", auth.ErrInviteUsedUp), 410, "invite_used_up"},
+		{&auth.ThrottledError{RetryAfter: time.Minute}, 429, "throttled"},
+		{errors.New("boom"), 500, "internal"},
+	}
+	for _, tt := range tests {
+		e := toError(tt.err)
+		if e.Status != tt.status || e.Code != tt.code || e.Message == "" || strings.Contains(e.Message, "boom") {
+			t.Errorf("toError(%v) = %d %s %q, want %d %s", tt.err, e.Status, e.Code, e.Message, tt.status, tt.code)
+		}
+	}
 }
