@@ -238,8 +238,8 @@ func newInviteCommand() *command {
 	}
 	return &command{
 		name: "invite", summary: "create an invite link (and QR code) for a new member",
-		long:  "Prints a link that lets someone pick a name and password and join.\nSubcommands: `list`, `revoke ID`.",
-		subs:  []*command{list, revoke},
+		long: "Prints a link that lets someone pick a name and password and join.\nSubcommands: `list`, `revoke ID`.",
+		subs: []*command{list, revoke},
 		flags: func(fs *flag.FlagSet) {
 			dataFlags(fs)
 			uses = fs.Int("uses", 1, "how many people may join with it")
