@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,26 +17,61 @@ import (
 // Defaults.
 const (
 	DefaultPingInterval = 25 * time.Second
-	DefaultSendQueue    = 256
+	DefaultSendQueue    = 1024
 	MaxMessageBytes     = 64 << 10
+	// MaxReplay is the most stored events a reconnecting client is sent;
+	// further behind, it is told to reload (a "resync" event).
+	MaxReplay = 10000
 	// rate limit for client messages: sustained per second and burst
 	clientRate  = 20
 	clientBurst = 60
 )
 
-// Config configures a Hub.
+// Config configures a Hub. Every hook may be nil.
 type Config struct {
 	Logger       *slog.Logger  // nil: discard
 	PingInterval time.Duration // zero: DefaultPingInterval
 	SendQueue    int           // zero: DefaultSendQueue
 	Version      string        // sent in the hello event
+
+	// LastID returns the newest stored event ID when the hub starts; events
+	// are published in ID order from the next one. nil means 0.
+	LastID func() uint64
+	// Visible reports whether a user may see a channel event; nil shows
+	// channel events to everyone.
+	Visible func(userID, channel string) bool
+	// Replay sends a reconnecting client the stored events it may see with
+	// since < ID <= upto, in order, through emit. It returns ErrTooFarBehind
+	// when it cannot (the client then reloads).
+	Replay func(ctx context.Context, userID string, since, upto uint64, emit func(Event) error) error
+	// Handle runs a client message other than ping; an error is sent back
+	// to that client as an error event.
+	Handle func(ctx context.Context, c Client, typ string, data json.RawMessage) error
+	// Presence is called when a user's presence changes (first connection,
+	// last disconnection, idle/active); nil does nothing.
+	Presence func(userID, state string)
 }
+
+// ErrTooFarBehind tells the hub a client must reload instead of replaying.
+var ErrTooFarBehind = errors.New("too far behind to replay")
 
 // Envelope is every message's outer shape.
 type Envelope struct {
 	Type string          `json:"type"`
-	ID   uint64          `json:"id"`
+	ID   uint64          `json:"id,omitempty"`
 	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Event is something to deliver to clients. Events with an ID are stored
+// by their producer and delivered in ID order; ID 0 is ephemeral (typing,
+// presence). The audience is the readers of Channel, or the Users listed,
+// or everyone when both are empty.
+type Event struct {
+	ID      uint64
+	Type    string
+	Channel string
+	Users   []string
+	Data    any
 }
 
 // Client identifies who is on a connection.
@@ -47,20 +83,27 @@ type Client struct {
 
 // Hub tracks the open connections. It is safe for concurrent use.
 type Hub struct {
+	cfg   Config
 	log   *slog.Logger
 	ping  time.Duration
 	queue int
-	ver   string
 
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	conns  map[*conn]struct{}
+	users  map[string]int    // user → open connections
+	states map[string]string // user → online or idle
 	closed bool
 	wg     sync.WaitGroup
+
+	seqMu   sync.Mutex
+	next    uint64 // next event ID to deliver
+	pending map[uint64]Event
 }
 
 // New builds a Hub.
 func New(cfg Config) *Hub {
-	h := &Hub{log: cfg.Logger, ping: cfg.PingInterval, queue: cfg.SendQueue, ver: cfg.Version, conns: map[*conn]struct{}{}}
+	h := &Hub{cfg: cfg, log: cfg.Logger, ping: cfg.PingInterval, queue: cfg.SendQueue,
+		conns: map[*conn]struct{}{}, users: map[string]int{}, states: map[string]string{}, pending: map[uint64]Event{}}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -69,6 +112,10 @@ func New(cfg Config) *Hub {
 	}
 	if h.queue == 0 {
 		h.queue = DefaultSendQueue
+	}
+	h.next = 1
+	if cfg.LastID != nil {
+		h.next = cfg.LastID() + 1
 	}
 	return h
 }
@@ -80,7 +127,7 @@ type conn struct {
 	cancel context.CancelCauseFunc
 }
 
-// errGoingAway and friends say why a connection was closed.
+// Reasons a connection is closed.
 var (
 	errGoingAway = errors.New("server shutting down")
 	errRevoked   = errors.New("session ended")
@@ -92,8 +139,19 @@ var (
 var ErrClosed = errors.New("hub closed")
 
 // Serve upgrades the request to a WebSocket for client and runs it until
-// either side closes it. The Origin must match the Host.
+// either side closes it. The Origin must match the Host. A client that
+// reconnects passes ?since=ID (the last event ID it saw) and first receives
+// the stored events it missed, then live ones, each exactly once.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) error {
+	var since uint64
+	if s := r.URL.Query().Get("since"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			http.Error(w, `{"error":{"code":"invalid_request","message":"since must be an event ID."}}`, http.StatusBadRequest)
+			return nil
+		}
+		since = n
+	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -110,22 +168,20 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) error
 	ws.SetReadLimit(MaxMessageBytes)
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	c := &conn{ws: ws, client: client, send: make(chan []byte, h.queue), cancel: cancel}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
+
+	upto, ok := h.register(c)
+	if !ok {
 		ws.Close(websocket.StatusGoingAway, errGoingAway.Error())
 		return ErrClosed
 	}
-	h.conns[c] = struct{}{}
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.conns, c)
-		h.mu.Unlock()
-	}()
+	defer h.unregister(c)
 
-	hello, _ := json.Marshal(map[string]any{"user_id": client.UserID, "session_id": client.SessionID, "version": h.ver})
-	c.enqueue(h.envelope("hello", hello))
+	hello := map[string]any{"user_id": client.UserID, "session_id": client.SessionID, "version": h.cfg.Version, "last_id": upto}
+	if err := h.write(ctx, c, envelope("hello", 0, hello)); err != nil {
+		c.cancel(err)
+	} else if since > 0 && since < upto {
+		h.replay(ctx, c, since, upto)
+	}
 
 	done := make(chan struct{})
 	go func() {
@@ -152,8 +208,96 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) error
 	return nil
 }
 
-func (h *Hub) envelope(typ string, data json.RawMessage) []byte {
-	b, _ := json.Marshal(Envelope{Type: typ, Data: data})
+// register adds c to the live audience and returns the last event ID
+// delivered before it joined: events after it reach c through its queue.
+func (h *Hub) register(c *conn) (uint64, bool) {
+	h.seqMu.Lock()
+	defer h.seqMu.Unlock()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return 0, false
+	}
+	h.conns[c] = struct{}{}
+	h.users[c.client.UserID]++
+	first := h.users[c.client.UserID] == 1
+	if first {
+		h.states[c.client.UserID] = "online"
+	}
+	h.mu.Unlock()
+	if first {
+		h.presenceChanged(c.client.UserID, "online")
+	}
+	return h.next - 1, true
+}
+
+func (h *Hub) unregister(c *conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.users[c.client.UserID]--
+	last := h.users[c.client.UserID] <= 0
+	if last {
+		delete(h.users, c.client.UserID)
+		delete(h.states, c.client.UserID)
+	}
+	h.mu.Unlock()
+	if last {
+		h.presenceChanged(c.client.UserID, "offline")
+	}
+}
+
+func (h *Hub) presenceChanged(userID, state string) {
+	h.deliver(Event{Type: "presence", Data: map[string]string{"user_id": userID, "state": state}})
+	if h.cfg.Presence != nil {
+		h.cfg.Presence(userID, state)
+	}
+}
+
+// Presence returns the users with open connections and their state
+// (online or idle).
+func (h *Hub) Presence() map[string]string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make(map[string]string, len(h.states))
+	for u, s := range h.states {
+		out[u] = s
+	}
+	return out
+}
+
+func (h *Hub) replay(ctx context.Context, c *conn, since, upto uint64) {
+	if h.cfg.Replay == nil {
+		return
+	}
+	err := h.cfg.Replay(ctx, c.client.UserID, since, upto, func(ev Event) error {
+		return h.write(ctx, c, envelope(ev.Type, ev.ID, ev.Data))
+	})
+	switch {
+	case errors.Is(err, ErrTooFarBehind):
+		if err := h.write(ctx, c, envelope("resync", 0, map[string]uint64{"last_id": upto})); err != nil {
+			c.cancel(err)
+		}
+	case err != nil:
+		h.log.Warn("replay events", "user", c.client.Name, "since", since, "err", err)
+		c.cancel(fmt.Errorf("replay: %w", err))
+	}
+}
+
+func (h *Hub) write(ctx context.Context, c *conn, b []byte) error {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return c.ws.Write(wctx, websocket.MessageText, b)
+}
+
+func envelope(typ string, id uint64, data any) []byte {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		raw = nil
+	}
+	if data == nil {
+		raw = nil
+	}
+	b, _ := json.Marshal(Envelope{Type: typ, ID: id, Data: raw})
 	return b
 }
 
@@ -173,10 +317,7 @@ func (h *Hub) writeLoop(ctx context.Context, c *conn) {
 		case <-ctx.Done():
 			return
 		case b := <-c.send:
-			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := c.ws.Write(wctx, websocket.MessageText, b)
-			cancel()
-			if err != nil {
+			if err := h.write(ctx, c, b); err != nil {
 				c.cancel(fmt.Errorf("write: %w", err))
 				return
 			}
@@ -209,39 +350,119 @@ func (h *Hub) readLoop(ctx context.Context, c *conn) {
 		}
 		tokens--
 		if typ != websocket.MessageText {
-			c.enqueue(h.errorEvent("bad_message", "messages are JSON text"))
+			c.enqueue(errorEvent("bad_message", "messages are JSON text"))
 			continue
 		}
-		var env Envelope
-		if err := json.Unmarshal(b, &env); err != nil || env.Type == "" {
-			c.enqueue(h.errorEvent("bad_message", "message is not a JSON envelope with a type"))
+		env, err := DecodeEnvelope(b)
+		if err != nil {
+			c.enqueue(errorEvent("bad_message", err.Error()))
 			continue
 		}
-		switch env.Type {
-		case "ping":
-			c.enqueue(h.envelope("pong", nil))
-		default:
-			c.enqueue(h.errorEvent("unknown_type", "unknown message type "+truncate(env.Type, 40)))
+		h.handle(ctx, c, env)
+	}
+}
+
+// DecodeEnvelope parses a client message.
+func DecodeEnvelope(b []byte) (Envelope, error) {
+	var env Envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return env, errors.New("message is not a JSON envelope")
+	}
+	if env.Type == "" || len(env.Type) > 64 {
+		return env, errors.New("message has no type")
+	}
+	return env, nil
+}
+
+func (h *Hub) handle(ctx context.Context, c *conn, env Envelope) {
+	switch env.Type {
+	case "ping":
+		c.enqueue(envelope("pong", 0, nil))
+	case "presence":
+		var p struct {
+			State string `json:"state"`
+		}
+		if json.Unmarshal(env.Data, &p) != nil || (p.State != "online" && p.State != "idle") {
+			c.enqueue(errorEvent("bad_message", "presence state is online or idle"))
+			return
+		}
+		h.mu.Lock()
+		changed := h.states[c.client.UserID] != p.State
+		h.states[c.client.UserID] = p.State
+		h.mu.Unlock()
+		if changed {
+			h.presenceChanged(c.client.UserID, p.State)
+		}
+	default:
+		if h.cfg.Handle == nil {
+			c.enqueue(errorEvent("unknown_type", "unknown message type "+env.Type))
+			return
+		}
+		if err := h.cfg.Handle(ctx, c.client, env.Type, env.Data); err != nil {
+			c.enqueue(errorEvent("refused", err.Error()))
 		}
 	}
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
+func errorEvent(code, msg string) []byte {
+	return envelope("error", 0, map[string]string{"code": code, "message": msg})
 }
 
-func (h *Hub) errorEvent(code, msg string) []byte {
-	d, _ := json.Marshal(map[string]string{"code": code, "message": msg})
-	return h.envelope("error", d)
+// Publish delivers an event to every connection in its audience. Stored
+// events (ID > 0) are delivered strictly in ID order: one published ahead
+// of its predecessors waits for them. Every stored ID must be published.
+func (h *Hub) Publish(ev Event) {
+	if ev.ID == 0 {
+		h.deliver(ev)
+		return
+	}
+	h.seqMu.Lock()
+	defer h.seqMu.Unlock()
+	if ev.ID < h.next {
+		return // already delivered (or from before this hub started)
+	}
+	h.pending[ev.ID] = ev
+	for {
+		e, ok := h.pending[h.next]
+		if !ok {
+			return
+		}
+		delete(h.pending, h.next)
+		h.next++
+		h.deliver(e)
+	}
+}
+
+func (h *Hub) deliver(ev Event) {
+	b := envelope(ev.Type, ev.ID, ev.Data)
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.conns {
+		if h.inAudience(c.client.UserID, &ev) {
+			c.enqueue(b)
+		}
+	}
+}
+
+func (h *Hub) inAudience(user string, ev *Event) bool {
+	if len(ev.Users) > 0 {
+		for _, u := range ev.Users {
+			if u == user {
+				return true
+			}
+		}
+		return false
+	}
+	if ev.Channel != "" && h.cfg.Visible != nil {
+		return h.cfg.Visible(user, ev.Channel)
+	}
+	return true
 }
 
 // Online returns the number of open connections.
 func (h *Hub) Online() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	return len(h.conns)
 }
 
@@ -256,9 +477,15 @@ func (h *Hub) DisconnectUser(userID string) {
 	h.disconnect(func(c Client) bool { return c.UserID == userID })
 }
 
+// DisconnectUserExcept closes a user's connections whose session is not in
+// keep (the sessions still alive).
+func (h *Hub) DisconnectUserExcept(userID string, keep map[string]bool) {
+	h.disconnect(func(c Client) bool { return c.UserID == userID && !keep[c.SessionID] })
+}
+
 func (h *Hub) disconnect(match func(Client) bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	for c := range h.conns {
 		if match(c.client) {
 			c.cancel(errRevoked)
@@ -283,10 +510,4 @@ func (h *Hub) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("close realtime connections: %w", ctx.Err())
 	}
-}
-
-// DisconnectUserExcept closes a user's connections whose session is not in
-// keep (the sessions still alive).
-func (h *Hub) DisconnectUserExcept(userID string, keep map[string]bool) {
-	h.disconnect(func(c Client) bool { return c.UserID == userID && !keep[c.SessionID] })
 }
