@@ -17,19 +17,25 @@ var rank = map[string]int{
 	"appliance/systemd":         0,
 	"appliance/qrcode":          0,
 	"appliance/metrics":         0,
+	"appliance/relay":           0,
+	"appliance/certs":           0,
+	"appliance/discovery":       0,
+	"appliance/tailnet":         0,
 	"webui":                     0,
 	"appliance/auth":            1,
 	"appliance/hub":             2,
-	"appliance/web":             3,
-	"appliance/admin":           3,
-	"appliance/daemon":          4,
-	"appliance/cli":             5,
-	"cmd/hearth":                6,
+	"appliance/chat":            3,
+	"appliance/web":             4,
+	"appliance/admin":           4,
+	"appliance/daemon":          5,
+	"appliance/cli":             6,
+	"cmd/hearth":                7,
 	"appliance":                 0,
 }
 
 // adapters may import no other Hearth package.
-var adapters = []string{"appliance/config", "appliance/store", "appliance/systemd", "appliance/qrcode", "appliance/metrics"}
+var adapters = []string{"appliance/config", "appliance/store", "appliance/systemd", "appliance/qrcode", "appliance/metrics",
+	"appliance/relay", "appliance/certs", "appliance/discovery", "appliance/tailnet"}
 
 // owner is the one package allowed to import each heavy library.
 var owner = map[string]string{

@@ -50,6 +50,9 @@ type Config struct {
 	// HashConcurrency bounds simultaneous password hashes (memory on a
 	// small box); zero means 2.
 	HashConcurrency int
+	// UsersChanged is called after an account is created, disabled or
+	// enabled; nil does nothing.
+	UsersChanged func()
 }
 
 // Service manages accounts. It is safe for concurrent use.
@@ -64,6 +67,7 @@ type Service struct {
 	accounts *throttle
 	addrs    *throttle
 	dummy    string // a hash to check against for unknown names
+	changed  func()
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time // session hash → last written last-seen
@@ -84,6 +88,10 @@ func New(cfg Config) (*Service, error) {
 		accounts: newThrottle(5, time.Minute, 15*time.Minute),
 		addrs:    newThrottle(20, time.Minute, 15*time.Minute),
 		seen:     map[string]time.Time{},
+		changed:  cfg.UsersChanged,
+	}
+	if s.changed == nil {
+		s.changed = func() {}
 	}
 	if s.idle == 0 {
 		s.idle = DefaultSessionIdle
@@ -267,6 +275,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	if err := s.st.Update(func(tx *store.Tx) error { return insertUser(tx, u) }); err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", nu.Name, err)
 	}
+	s.changed()
 	s.log.Info("user created", "user", u.Name, "role", u.Role)
 	return u.Public(), nil
 }
@@ -450,6 +459,7 @@ func (s *Service) SetDisabled(id string, disabled bool) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("set disabled: %w", err)
 	}
+	s.changed()
 	s.log.Info("user disabled changed", "user", u.Name, "disabled", disabled)
 	return u, nil
 }

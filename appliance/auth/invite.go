@@ -170,6 +170,7 @@ func (s *Service) AcceptInvite(ctx context.Context, token string, nu NewUser, d 
 	if err != nil {
 		return User{}, Session{}, "", fmt.Errorf("join by invite: %w", err)
 	}
+	s.changed()
 	s.log.Info("user joined by invite", "user", u.Name, "invite", inv.ID)
 	return u.Public(), ss, secret, nil
 }

@@ -81,6 +81,7 @@ func (s *Service) Setup(ctx context.Context, token string, nu NewUser, d Device)
 	if err != nil {
 		return User{}, Session{}, "", fmt.Errorf("setup: %w", err)
 	}
+	s.changed()
 	s.log.Info("setup complete: first admin created", "user", u.Name)
 	return u.Public(), ss, secret, nil
 }

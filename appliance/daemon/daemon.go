@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hearth-home/hearth/appliance/admin"
 	"github.com/hearth-home/hearth/appliance/auth"
+	"github.com/hearth-home/hearth/appliance/chat"
 	"github.com/hearth-home/hearth/appliance/config"
 	"github.com/hearth-home/hearth/appliance/hub"
 	"github.com/hearth-home/hearth/appliance/metrics"
@@ -46,6 +48,7 @@ type Daemon struct {
 	notify  *systemd.Notifier
 	store   *store.Store
 	auth    *auth.Service
+	chat    *chat.Service
 	hub     *hub.Hub
 	web     *web.Server
 	metrics *metrics.Registry
@@ -97,19 +100,49 @@ func checkTLSMode(mode string) error {
 func (d *Daemon) build() error {
 	var err error
 	d.auth, err = auth.New(auth.Config{Store: d.store, SessionIdle: d.cfg.SessionIdle, SessionMax: d.cfg.SessionMax,
-		Hash: d.opts.Hash, Logger: d.log.With("component", "auth")})
+		Hash: d.opts.Hash, Logger: d.log.With("component", "auth"), UsersChanged: d.usersChanged})
 	if err != nil {
 		return err
 	}
-	d.hub = hub.New(hub.Config{Logger: d.log.With("component", "hub"), Version: d.opts.Version})
-	d.web, err = web.New(web.Config{Auth: d.auth, Hub: d.hub, UI: webui.Files(), Metrics: d.metrics,
+	// Chat publishes through the hub, which starts from chat's newest
+	// event; events committed before the hub exists wait in the store.
+	d.chat, err = chat.New(chat.Config{Store: d.store, Users: d.auth, Dir: filepath.Join(d.cfg.Data, "attachments"),
+		Logger: d.log.With("component", "chat"), Publish: func(ev hub.Event) {
+			if d.hub != nil {
+				d.hub.Publish(ev)
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	if err := d.chat.EnsureDefault(); err != nil {
+		return fmt.Errorf("create #general: %w", err)
+	}
+	var srv *web.Server
+	d.hub = hub.New(hub.Config{Logger: d.log.With("component", "hub"), Version: d.opts.Version,
+		LastID: d.chat.LastEventID, Visible: d.chat.CanRead, Replay: d.chat.Replay,
+		Handle: func(ctx context.Context, c hub.Client, typ string, data json.RawMessage) error {
+			return srv.HandleRealtime(ctx, c, typ, data)
+		}})
+	srv, err = web.New(web.Config{Auth: d.auth, Hub: d.hub, Chat: d.chat, UI: webui.Files(), Metrics: d.metrics,
 		Logger: d.log.With("component", "web"), Name: d.cfg.Name, Version: d.opts.Version,
 		TLS: d.cfg.TLS != config.TLSOff, Ready: d.store.Ping})
 	if err != nil {
 		return err
 	}
+	d.web = srv
 	d.registerMetrics()
 	return nil
+}
+
+// usersChanged refreshes what chat knows of accounts after one changes.
+func (d *Daemon) usersChanged() {
+	if d.chat == nil {
+		return
+	}
+	if err := d.chat.RefreshUsers(); err != nil {
+		d.log.Error("refresh accounts for chat", "err", err)
+	}
 }
 
 func (d *Daemon) registerMetrics() {
@@ -249,6 +282,11 @@ func (d *Daemon) sweep(ctx context.Context) {
 			d.log.Warn("sweep ended sessions", "err", err)
 		} else if n > 0 {
 			d.log.Debug("swept ended sessions and invites", "count", n)
+		}
+		if n, err := d.chat.Sweep(); err != nil {
+			d.log.Warn("sweep chat", "err", err)
+		} else if n > 0 {
+			d.log.Debug("swept old events and unposted uploads", "count", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -15,6 +15,16 @@ const (
 	BucketNames    = "names"    // auth: user name → user ID
 	BucketSessions = "sessions" // auth: token hash → Session
 	BucketInvites  = "invites"  // auth: invite ID → Invite
+
+	BucketChannels      = "channels"      // chat: channel ID → Channel
+	BucketGroups        = "groups"        // chat: group ID → Group
+	BucketMessages      = "messages"      // chat: channel ID/seq → Message
+	BucketReads         = "reads"         // chat: user ID/channel ID → read position
+	BucketNotifications = "notifications" // chat: user ID/seq → Notification
+	BucketEvents        = "events"        // chat: event ID → stored realtime event
+	BucketSearch        = "search"        // chat: term/message ordinal → channel/seq
+	BucketIdempotency   = "idempotency"   // chat: user ID/client key → channel/seq
+	BucketAttachments   = "attachments"   // chat: attachment ID → Attachment
 )
 
 const keySchema = "schema_version"
@@ -30,6 +40,8 @@ type migration struct {
 // migration never changes.
 var migrations = []migration{
 	{Version: 1, Name: "accounts", Apply: createBuckets(BucketUsers, BucketNames, BucketSessions, BucketInvites)},
+	{Version: 2, Name: "chat", Apply: createBuckets(BucketChannels, BucketGroups, BucketMessages, BucketReads,
+		BucketNotifications, BucketEvents, BucketSearch, BucketIdempotency, BucketAttachments)},
 }
 
 // SchemaVersionSupported is the newest schema version this build knows.

@@ -300,3 +300,69 @@ func SeqKey(n uint64) string {
 	binary.BigEndian.PutUint64(b[:], n)
 	return fmt.Sprintf("%x", b)
 }
+
+// Last returns the last key (and a copy of its value) with the given
+// prefix, or "" when there is none.
+func (tx *Tx) Last(bucket, prefix string) (string, []byte, error) {
+	var key string
+	var val []byte
+	err := tx.EachReverse(bucket, prefix, "", func(k string, v []byte) error {
+		key, val = k, append([]byte(nil), v...)
+		return ErrStop
+	})
+	return key, val, err
+}
+
+// EachReverse is EachRaw from the last key with prefix backwards, starting
+// at keys below before (when before is not "").
+func (tx *Tx) EachReverse(bucket, prefix, before string, fn func(key string, value []byte) error) error {
+	b, err := tx.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	c := b.Cursor()
+	p := []byte(prefix)
+	// Keys are printable, so prefix+0xff sorts after every key with prefix.
+	start := append(append([]byte(nil), p...), 0xff)
+	if before != "" {
+		start = []byte(before)
+	}
+	k, v := c.Seek(start)
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	for ; k != nil && hasPrefix(k, p); k, v = c.Prev() {
+		if err := fn(string(k), v); err != nil {
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// EachFrom walks keys with prefix in order starting at from (inclusive).
+func (tx *Tx) EachFrom(bucket, prefix, from string, fn func(key string, value []byte) error) error {
+	b, err := tx.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	c := b.Cursor()
+	p := []byte(prefix)
+	start := p
+	if from > prefix {
+		start = []byte(from)
+	}
+	for k, v := c.Seek(start); k != nil && hasPrefix(k, p); k, v = c.Next() {
+		if err := fn(string(k), v); err != nil {
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hearth-home/hearth/appliance/auth"
+	"github.com/hearth-home/hearth/appliance/chat"
 	"github.com/hearth-home/hearth/appliance/qrcode"
 	"github.com/hearth-home/hearth/appliance/store"
 )
@@ -61,6 +62,25 @@ var known = []struct {
 	{auth.ErrSessionNotFound, http.StatusNotFound, "session_not_found"},
 	{auth.ErrLastAdmin, http.StatusConflict, "last_admin"},
 	{qrcode.ErrTooLong, http.StatusRequestEntityTooLarge, "too_large"},
+	{chat.ErrNoChannel, http.StatusNotFound, "channel_not_found"},
+	{chat.ErrNotMember, http.StatusForbidden, "not_member"},
+	{chat.ErrNoMessage, http.StatusNotFound, "message_not_found"},
+	{chat.ErrEmptyMessage, http.StatusUnprocessableEntity, "empty_message"},
+	{chat.ErrMessageTooLong, http.StatusRequestEntityTooLarge, "message_too_long"},
+	{chat.ErrNotAuthor, http.StatusForbidden, "not_author"},
+	{chat.ErrBadChannelName, http.StatusUnprocessableEntity, "invalid_channel_name"},
+	{chat.ErrChannelExists, http.StatusConflict, "channel_exists"},
+	{chat.ErrBadGroupName, http.StatusUnprocessableEntity, "invalid_group_name"},
+	{chat.ErrGroupExists, http.StatusConflict, "group_exists"},
+	{chat.ErrNoGroup, http.StatusNotFound, "group_not_found"},
+	{chat.ErrBadMembers, http.StatusUnprocessableEntity, "invalid_members"},
+	{chat.ErrTooLarge, http.StatusRequestEntityTooLarge, "file_too_large"},
+	{chat.ErrQuota, http.StatusInsufficientStorage, "quota_exceeded"},
+	{chat.ErrBadFileName, http.StatusUnprocessableEntity, "invalid_file_name"},
+	{chat.ErrNoAttachment, http.StatusNotFound, "attachment_not_found"},
+	{chat.ErrBadReaction, http.StatusUnprocessableEntity, "invalid_reaction"},
+	{chat.ErrDeleted, http.StatusGone, "message_deleted"},
+	{chat.ErrGuest, http.StatusForbidden, "guest"},
 }
 
 // toError turns any handler error into an *Error.

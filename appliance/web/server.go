@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/hearth-home/hearth/appliance/auth"
+	"github.com/hearth-home/hearth/appliance/chat"
 	"github.com/hearth-home/hearth/appliance/hub"
 	"github.com/hearth-home/hearth/appliance/metrics"
 )
@@ -17,6 +18,7 @@ import (
 type Config struct {
 	Auth    *auth.Service     // required
 	Hub     *hub.Hub          // required
+	Chat    *chat.Service     // required
 	UI      fs.FS             // the web app's files, index.html at the root; required
 	Metrics *metrics.Registry // nil: a private registry
 	Logger  *slog.Logger      // nil: discard
@@ -42,8 +44,8 @@ type Server struct {
 
 // New builds the handler and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Auth == nil || cfg.Hub == nil || cfg.UI == nil {
-		return nil, errors.New("web: Auth, Hub and UI are required")
+	if cfg.Auth == nil || cfg.Hub == nil || cfg.Chat == nil || cfg.UI == nil {
+		return nil, errors.New("web: Auth, Hub, Chat and UI are required")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: cfg.Metrics}
 	if s.log == nil {
@@ -94,6 +96,7 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/admin/invites", s.admin(s.handleCreateInvite))
 	m.Handle("DELETE /api/v1/admin/invites/{id}", s.admin(s.handleRevokeInvite))
 
+	s.chatRoutes()
 	m.Handle("/api/", s.public(func(w http.ResponseWriter, r *http.Request, _ *identity) error {
 		return errorf(http.StatusNotFound, "not_found", "No such API endpoint: %s %s.", r.Method, r.URL.Path)
 	}))

@@ -13,6 +13,7 @@ import (
 	"testing/fstest"
 
 	"github.com/hearth-home/hearth/appliance/auth"
+	"github.com/hearth-home/hearth/appliance/chat"
 	"github.com/hearth-home/hearth/appliance/hub"
 	"github.com/hearth-home/hearth/appliance/store/storetest"
 	"github.com/hearth-home/hearth/appliance/web"
@@ -32,12 +33,17 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	a, err := auth.New(auth.Config{Store: storetest.Open(t), Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	st := storetest.Open(t)
+	a, err := auth.New(auth.Config{Store: st, Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hub.New(hub.Config{})
-	s, err := web.New(web.Config{Auth: a, Hub: h, UI: ui, Name: "hearth", Version: "test"})
+	c, err := chat.New(chat.Config{Store: st, Users: a, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.New(hub.Config{Visible: c.CanRead})
+	s, err := web.New(web.Config{Auth: a, Hub: h, Chat: c, UI: ui, Name: "hearth", Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
