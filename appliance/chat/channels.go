@@ -232,7 +232,9 @@ func dedupe(ids []string) []string {
 	return out
 }
 
-func validTopic(t string) bool { return utf8.RuneCountInString(t) <= 250 && !strings.ContainsAny(t, "\x00") }
+func validTopic(t string) bool {
+	return utf8.RuneCountInString(t) <= 250 && !strings.ContainsAny(t, "\x00")
+}
 
 // CreateChannel makes a public or private channel; its creator is a
 // member. Guests cannot create channels.

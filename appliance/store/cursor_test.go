@@ -34,14 +34,24 @@ func TestCursorWalks(t *testing.T) {
 		fn   func(tx *store.Tx, add func(string, []byte) error) error
 		want string
 	}{
-		{"reverse a", func(tx *store.Tx, add func(string, []byte) error) error { return tx.EachReverse(store.BucketMessages, "a/", "", add) }, "a/3 a/2 a/1"},
+		{"reverse a", func(tx *store.Tx, add func(string, []byte) error) error {
+			return tx.EachReverse(store.BucketMessages, "a/", "", add)
+		}, "a/3 a/2 a/1"},
 		{"reverse a before 3", func(tx *store.Tx, add func(string, []byte) error) error {
 			return tx.EachReverse(store.BucketMessages, "a/", "a/3", add)
 		}, "a/2 a/1"},
-		{"reverse c (last)", func(tx *store.Tx, add func(string, []byte) error) error { return tx.EachReverse(store.BucketMessages, "c/", "", add) }, "c/1"},
-		{"reverse none", func(tx *store.Tx, add func(string, []byte) error) error { return tx.EachReverse(store.BucketMessages, "z/", "", add) }, ""},
-		{"from a/2", func(tx *store.Tx, add func(string, []byte) error) error { return tx.EachFrom(store.BucketMessages, "a/", "a/2", add) }, "a/2 a/3"},
-		{"prefix b", func(tx *store.Tx, add func(string, []byte) error) error { return tx.EachRaw(store.BucketMessages, "b/", add) }, "b/1"},
+		{"reverse c (last)", func(tx *store.Tx, add func(string, []byte) error) error {
+			return tx.EachReverse(store.BucketMessages, "c/", "", add)
+		}, "c/1"},
+		{"reverse none", func(tx *store.Tx, add func(string, []byte) error) error {
+			return tx.EachReverse(store.BucketMessages, "z/", "", add)
+		}, ""},
+		{"from a/2", func(tx *store.Tx, add func(string, []byte) error) error {
+			return tx.EachFrom(store.BucketMessages, "a/", "a/2", add)
+		}, "a/2 a/3"},
+		{"prefix b", func(tx *store.Tx, add func(string, []byte) error) error {
+			return tx.EachRaw(store.BucketMessages, "b/", add)
+		}, "b/1"},
 	}
 	for _, tt := range tests {
 		if got := walk(tt.fn); got != tt.want {
