@@ -41,7 +41,7 @@ func (e *events) add(tx *store.Tx, now time.Time, typ, channel string, users []s
 	if err := store.Put(tx, store.BucketEvents, store.SeqKey(id), se); err != nil {
 		return err
 	}
-	e.list = append(e.list, hub.Event{ID: id, Type: typ, Channel: channel, Users: users, Data: raw})
+	e.list = append(e.list, hub.Event{ID: id, Type: typ, Channel: channel, Users: users, Data: json.RawMessage(raw)})
 	return nil
 }
 
