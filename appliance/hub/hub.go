@@ -64,14 +64,16 @@ type Envelope struct {
 
 // Event is something to deliver to clients. Events with an ID are stored
 // by their producer and delivered in ID order; ID 0 is ephemeral (typing,
-// presence). The audience is the readers of Channel, or the Users listed,
-// or everyone when both are empty.
+// presence). The audience is the connections of the Sessions listed, or
+// the Users listed, or the readers of Channel, or everyone when all are
+// empty.
 type Event struct {
-	ID      uint64
-	Type    string
-	Channel string
-	Users   []string
-	Data    any
+	ID       uint64
+	Type     string
+	Channel  string
+	Users    []string
+	Sessions []string // only for ephemeral events (signaling to one device)
+	Data     any
 }
 
 // Client identifies who is on a connection.
@@ -438,13 +440,22 @@ func (h *Hub) deliver(ev Event) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.conns {
-		if h.inAudience(c.client.UserID, &ev) {
+		if h.inAudience(c.client, &ev) {
 			c.enqueue(b)
 		}
 	}
 }
 
-func (h *Hub) inAudience(user string, ev *Event) bool {
+func (h *Hub) inAudience(c Client, ev *Event) bool {
+	user := c.UserID
+	if len(ev.Sessions) > 0 {
+		for _, s := range ev.Sessions {
+			if s == c.SessionID {
+				return true
+			}
+		}
+		return false
+	}
 	if len(ev.Users) > 0 {
 		for _, u := range ev.Users {
 			if u == user {

@@ -129,6 +129,14 @@ func TestPublishInOrderToAudience(t *testing.T) {
 	if m := read(t, kid); m.Type != "note" {
 		t.Fatalf("kid got %q, want the user-addressed note", m.Type)
 	}
+	h.Publish(hub.Event{Type: "signal", Sessions: []string{"mum-s"}})
+	h.Publish(hub.Event{Type: "after", Users: []string{"mum", "kid"}})
+	if m := read(t, mum); m.Type != "signal" {
+		t.Fatalf("mum got %q, want the session-addressed signal", m.Type)
+	}
+	if m := read(t, kid); m.Type != "after" {
+		t.Fatalf("kid got %q, want only the later event", m.Type)
+	}
 }
 
 func TestResumeExactlyOnce(t *testing.T) {
