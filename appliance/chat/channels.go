@@ -29,6 +29,7 @@ type Channel struct {
 	Topic     string    `json:"topic,omitempty"`
 	Members   []string  `json:"members,omitempty"` // private and dm
 	Groups    []string  `json:"groups,omitempty"`  // private: members through groups
+	Voice     bool      `json:"voice,omitempty"`   // a voice channel: its readers may join the call
 	Created   time.Time `json:"created"`
 	CreatedBy string    `json:"created_by"`
 	LastSeq   uint64    `json:"last_seq"`
@@ -182,6 +183,7 @@ type ChannelRequest struct {
 	Name    *string   `json:"name"`
 	Topic   *string   `json:"topic"`
 	Kind    string    `json:"kind"` // on create: public (default) or private
+	Voice   bool      `json:"voice"` // on create: a voice channel
 	Members *[]string `json:"members"`
 	Groups  *[]string `json:"groups"`
 }
@@ -242,7 +244,7 @@ func (s *Service) CreateChannel(user auth.User, req ChannelRequest) (Channel, er
 	if user.Role == auth.RoleGuest {
 		return Channel{}, ErrGuest
 	}
-	ch := Channel{ID: newID(8), Kind: req.Kind, CreatedBy: user.ID, Created: s.now().UTC()}
+	ch := Channel{ID: newID(8), Kind: req.Kind, Voice: req.Voice, CreatedBy: user.ID, Created: s.now().UTC()}
 	if ch.Kind == "" {
 		ch.Kind = KindPublic
 	}
@@ -403,7 +405,11 @@ func (s *Service) EnsureDefault() error {
 		return nil
 	}
 	ch := Channel{ID: newID(8), Kind: KindPublic, Name: "general", Topic: "Everything and anything", Created: s.now().UTC()}
-	return s.saveChannel(&ch, "channel.new")
+	if err := s.saveChannel(&ch, "channel.new"); err != nil {
+		return err
+	}
+	lounge := Channel{ID: newID(8), Kind: KindPublic, Name: "lounge", Topic: "Drop in and talk", Voice: true, Created: s.now().UTC()}
+	return s.saveChannel(&lounge, "channel.new")
 }
 
 var groupNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)

@@ -50,6 +50,10 @@ type Config struct {
 	// Presence is called when a user's presence changes (first connection,
 	// last disconnection, idle/active); nil does nothing.
 	Presence func(userID, state string)
+	// Disconnected is called after a connection ends, however it ended
+	// (so per-connection state such as a voice call can be cleaned up);
+	// nil does nothing.
+	Disconnected func(Client)
 }
 
 // ErrTooFarBehind tells the hub a client must reload instead of replaying.
@@ -245,6 +249,9 @@ func (h *Hub) unregister(c *conn) {
 	h.mu.Unlock()
 	if last {
 		h.presenceChanged(c.client.UserID, "offline")
+	}
+	if h.cfg.Disconnected != nil {
+		h.cfg.Disconnected(c.client)
 	}
 }
 
