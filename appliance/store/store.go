@@ -327,8 +327,8 @@ func (tx *Tx) EachReverse(bucket, prefix, before string, fn func(key string, val
 	if before != "" {
 		start = []byte(before)
 	}
-	k, v := c.Seek(start)
-	if k == nil {
+	var k, v []byte
+	if k, _ = c.Seek(start); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()
