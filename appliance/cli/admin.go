@@ -8,12 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/hearth-home/hearth/appliance/admin"
 	"github.com/hearth-home/hearth/appliance/auth"
+	"github.com/hearth-home/hearth/appliance/daemon"
 	"github.com/hearth-home/hearth/appliance/qrcode"
 	"github.com/hearth-home/hearth/appliance/store"
 )
@@ -70,7 +72,7 @@ func newAdminCommand() *command {
 		summary: "manage users and invites",
 		long: "Admin commands talk to the running daemon over its unix socket in the data directory;\n" +
 			"when it does not run, they open the database directly.",
-		subs: []*command{newUserCommand(), newInviteCommand(), newSetupTokenCommand()},
+		subs: []*command{newUserCommand(), newInviteCommand(), newSetupTokenCommand(), newTLSCommand()},
 	}
 }
 
@@ -288,4 +290,40 @@ func newSetupTokenCommand() *command {
 			})
 		},
 	}
+}
+
+func newTLSCommand() *command {
+	var yes *bool
+	reset := &command{
+		name: "reset-ca", summary: "forget the local certificate authority; a new one is made at the next start",
+		long: "Only for a damaged or lost CA key: every device must then trust the new CA again.\n" +
+			"Hearth must be stopped.",
+		flags: func(fs *flag.FlagSet) {
+			dataFlags(fs)
+			yes = fs.Bool("yes", false, "confirm that every device will need to trust the new CA")
+		},
+		run: func(ctx context.Context, env *Env, fs *flag.FlagSet, _ []string) error {
+			if !*yes {
+				return usagef("this makes every device distrust Hearth until it installs the new CA; run again with --yes")
+			}
+			cfg, err := loadConfig(env, fs)
+			if err != nil {
+				return err
+			}
+			if _, err := admin.Dial(filepath.Join(cfg.Data, admin.SocketName)); err == nil {
+				return errors.New("hearth is running on this data directory; stop it first (sudo systemctl stop hearth)")
+			}
+			st, err := store.Open(filepath.Join(cfg.Data, store.FileName), store.Options{})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := daemon.ResetCA(ctx, st); err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, "local CA forgotten; start hearth to make a new one, then install it on every device from http://<hearth>/")
+			return nil
+		},
+	}
+	return &command{name: "tls", summary: "manage Hearth's certificates", subs: []*command{reset}}
 }

@@ -16,18 +16,19 @@ import (
 
 // Defaults shown by the docs and flags.
 const (
-	DefaultConfigFile   = "/etc/hearth/hearth.toml"
-	DefaultDataSystem   = "/var/lib/hearth"
-	DefaultDataUser     = "./hearth-data"
-	DefaultListenSystem = ":443"
-	DefaultListenUser   = ":8443"
-	DefaultHTTPSystem   = ":80"
-	DefaultHTTPUser     = ":8080"
-	DefaultTURNListen   = ":3478"
-	DefaultTLS          = TLSLocal
-	DefaultName         = "hearth"
-	DefaultSessionIdle  = 14 * 24 * time.Hour
-	DefaultSessionMax   = 90 * 24 * time.Hour
+	DefaultConfigFile    = "/etc/hearth/hearth.toml"
+	DefaultDataSystem    = "/var/lib/hearth"
+	DefaultDataUser      = "./hearth-data"
+	DefaultListenSystem  = ":443"
+	DefaultListenUser    = ":8443"
+	DefaultHTTPSystem    = ":80"
+	DefaultHTTPUser      = ":8080"
+	DefaultTURNListen    = ":3478"
+	DefaultTLS           = TLSLocal
+	DefaultName          = "hearth"
+	DefaultSessionIdle   = 14 * 24 * time.Hour
+	DefaultSessionMax    = 90 * 24 * time.Hour
+	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 )
 
 // TLS modes.
@@ -52,6 +53,10 @@ type Config struct {
 	LogLevel    string        // debug, info, warn or error
 	SessionIdle time.Duration // a session unused this long ends
 	SessionMax  time.Duration // a session ends this long after sign-in
+
+	ACMEDomain    string // tls = acme: the public name to certify
+	ACMEEmail     string // tls = acme: contact for the ACME account
+	ACMEDirectory string // tls = acme: the ACME CA's directory URL
 
 	// File is the configuration file that was read, or "".
 	File    string

@@ -156,6 +156,24 @@ var keys = []Key{
 	strKey("log_level", "log level: debug, info, warn or error",
 		constant("info"), func(c *Config) *string { return &c.LogLevel },
 		func(s string) (string, error) { return oneOf(s, "debug", "info", "warn", "error") }),
+	strKey("acme_domain", "tls = \"acme\": the public domain to get a certificate for",
+		constant(""), func(c *Config) *string { return &c.ACMEDomain },
+		func(s string) (string, error) {
+			if s != "" && !strings.Contains(s, ".") {
+				return "", fmt.Errorf("want a fully qualified domain name")
+			}
+			return strings.ToLower(s), nil
+		}),
+	strKey("acme_email", "tls = \"acme\": contact e-mail for the ACME account (optional)",
+		constant(""), func(c *Config) *string { return &c.ACMEEmail },
+		func(s string) (string, error) {
+			if s != "" && !strings.Contains(s, "@") {
+				return "", fmt.Errorf("want an e-mail address")
+			}
+			return s, nil
+		}),
+	strKey("acme_directory", "tls = \"acme\": the ACME CA's directory URL",
+		constant(DefaultACMEDirectory), func(c *Config) *string { return &c.ACMEDirectory }, parseURL),
 	durKey("session_idle", "a signed-in device unused this long is signed out",
 		DefaultSessionIdle, func(c *Config) *time.Duration { return &c.SessionIdle }),
 	durKey("session_max", "a signed-in device is signed out this long after sign-in",

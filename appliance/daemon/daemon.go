@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hearth-home/hearth/appliance/admin"
 	"github.com/hearth-home/hearth/appliance/auth"
+	"github.com/hearth-home/hearth/appliance/certs"
 	"github.com/hearth-home/hearth/appliance/chat"
 	"github.com/hearth-home/hearth/appliance/config"
 	"github.com/hearth-home/hearth/appliance/hub"
@@ -36,6 +38,8 @@ type Options struct {
 	// Listener, when set, is used for the main (HTTPS or plain) address
 	// instead of binding Config.Listen; tests hand in 127.0.0.1:0.
 	Listener net.Listener
+	// HTTPListener likewise replaces Config.HTTPListen (used with TLS on).
+	HTTPListener net.Listener
 	// Hash overrides the password hash costs (tests); zero is the default.
 	Hash auth.HashParams
 }
@@ -51,6 +55,7 @@ type Daemon struct {
 	chat    *chat.Service
 	hub     *hub.Hub
 	web     *web.Server
+	certs   *certs.Manager
 	metrics *metrics.Registry
 
 	mu       sync.Mutex
@@ -73,9 +78,6 @@ func New(opts Options) (*Daemon, error) {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.notify = systemd.NewNotifier(d.log.With("component", "systemd"))
-	if err := checkTLSMode(d.cfg.TLS); err != nil {
-		return nil, err
-	}
 	st, err := store.Open(filepath.Join(d.cfg.Data, store.FileName), store.Options{})
 	if err != nil {
 		return nil, err
@@ -88,17 +90,11 @@ func New(opts Options) (*Daemon, error) {
 	return d, nil
 }
 
-// checkTLSMode is the seam for the TLS modes: today only plain HTTP is
-// served, for use on a trusted LAN or behind a reverse proxy.
-func checkTLSMode(mode string) error {
-	if mode == config.TLSOff {
-		return nil
-	}
-	return fmt.Errorf("tls mode %q is not available in this build yet; run with --tls off (plain HTTP, e.g. behind a reverse proxy)", mode)
-}
-
 func (d *Daemon) build() error {
 	var err error
+	if d.certs, err = d.newCerts(); err != nil {
+		return err
+	}
 	d.auth, err = auth.New(auth.Config{Store: d.store, SessionIdle: d.cfg.SessionIdle, SessionMax: d.cfg.SessionMax,
 		Hash: d.opts.Hash, Logger: d.log.With("component", "auth"), UsersChanged: d.usersChanged})
 	if err != nil {
@@ -126,13 +122,24 @@ func (d *Daemon) build() error {
 		}})
 	srv, err = web.New(web.Config{Auth: d.auth, Hub: d.hub, Chat: d.chat, UI: webui.Files(), Metrics: d.metrics,
 		Logger: d.log.With("component", "web"), Name: d.cfg.Name, Version: d.opts.Version,
-		TLS: d.cfg.TLS != config.TLSOff, Ready: d.store.Ping})
+		TLS: d.cfg.TLS != config.TLSOff, Ready: d.store.Ping, CACert: d.caCert, MobileConfig: d.mobileConfig})
 	if err != nil {
 		return err
 	}
 	d.web = srv
 	d.registerMetrics()
 	return nil
+}
+
+func (d *Daemon) caCert() []byte {
+	if d.certs == nil || d.cfg.TLS == config.TLSACME {
+		return nil
+	}
+	return d.certs.CACertPEM()
+}
+
+func (d *Daemon) mobileConfig() ([]byte, error) {
+	return certs.MobileConfig(d.caCert(), d.cfg.Name)
 }
 
 // usersChanged refreshes what chat knows of accounts after one changes.
@@ -209,7 +216,29 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.mu.Lock()
 	d.mainAddr = main.Addr()
 	d.mu.Unlock()
-	d.serveHTTP(main, d.web)
+	var tlsConfig *tls.Config
+	if d.certs != nil {
+		plain := d.opts.HTTPListener
+		if plain == nil {
+			plain = activated["http"]
+		}
+		if plain == nil {
+			if plain, err = net.Listen("tcp", d.cfg.HTTPListen); err != nil {
+				main.Close()
+				return fmt.Errorf("listen on %s (plain HTTP): %w", d.cfg.HTTPListen, err)
+			}
+		}
+		// Certificates are obtained once the ports are bound, so ACME
+		// challenges reach these listeners.
+		if err := d.certs.Start(ctx); err != nil {
+			main.Close()
+			plain.Close()
+			return fmt.Errorf("certificates: %w", err)
+		}
+		tlsConfig = d.certs.TLSConfig()
+		d.serveHTTP(plain, d.certs.HTTPChallengeHandler(d.web.PlainHandler(main.Addr().(*net.TCPAddr).Port)), nil)
+	}
+	d.serveHTTP(main, d.web, tlsConfig)
 
 	adminL, err := admin.Listen(d.SocketPath())
 	if err != nil {
@@ -229,7 +258,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 
 	url := d.cfg.BaseURL()
 	if _, port, _ := net.SplitHostPort(d.cfg.Listen); port == "0" || d.opts.Listener != nil || activated["https"] != nil {
-		url = fmt.Sprintf("http://%s", main.Addr())
+		scheme := "https"
+		if tlsConfig == nil {
+			scheme = "http"
+		}
+		url = fmt.Sprintf("%s://%s", scheme, main.Addr())
 	}
 	d.log.Info("hearth is serving", "url", url, "listen", main.Addr().String(), "data", d.cfg.Data, "version", d.opts.Version)
 	status := "serving on " + main.Addr().String()
@@ -253,9 +286,10 @@ func (d *Daemon) adminService(running bool) *admin.Service {
 		BaseURL: d.cfg.BaseURL(), Running: running, Disconnect: d.hub.DisconnectUser}
 }
 
-func (d *Daemon) serveHTTP(l net.Listener, h http.Handler) {
+func (d *Daemon) serveHTTP(l net.Listener, h http.Handler, tlsConfig *tls.Config) {
 	srv := &http.Server{
 		Handler:           h,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -267,7 +301,11 @@ func (d *Daemon) serveHTTP(l net.Listener, h http.Handler) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(l) }
+		if tlsConfig != nil {
+			serve = func() error { return srv.ServeTLS(l, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.errc <- fmt.Errorf("serve %s: %w", l.Addr(), err)
 		}
 	}()
@@ -330,6 +368,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, errors.New("background work did not stop in time"))
+	}
+	if d.certs != nil {
+		d.certs.Close()
 	}
 	if err := d.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))

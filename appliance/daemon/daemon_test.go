@@ -3,6 +3,9 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"encoding/json"
 	"errors"
 	"io"
@@ -297,13 +300,71 @@ func TestBadDatabaseRefused(t *testing.T) {
 	}
 }
 
-func TestTLSModesNotYetBuiltAreRefused(t *testing.T) {
+func TestLocalTLS(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
 	cfg.TLS = config.TLSLocal
-	_, err := daemon.New(daemon.Options{Config: cfg})
-	if err == nil || !strings.Contains(err.Error(), "--tls off") {
-		t.Fatalf("daemon with tls=local = %v, want a clear refusal", err)
+	main, _ := net.Listen("tcp", "127.0.0.1:0")
+	plain, _ := net.Listen("tcp", "127.0.0.1:0")
+	d, err := daemon.New(daemon.Options{Config: cfg, Listener: main, HTTPListener: plain, Hash: cheap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(context.Background())
+	plainURL := "http://" + plain.Addr().String()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 5 * time.Second}
+
+	// The plain port: the trust page, the CA, and redirects for the rest.
+	resp, err := noRedirect.Get(plainURL + "/ca.crt")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /ca.crt = %v %v", resp, err)
+	}
+	caPEM, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("/ca.crt is not a PEM certificate: %q", caPEM)
+	}
+	resp, _ = noRedirect.Get(plainURL + "/app/chat?x=1")
+	port := main.Addr().(*net.TCPAddr).Port
+	if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != fmt.Sprintf("https://127.0.0.1:%d/app/chat?x=1", port) {
+		t.Fatalf("plain request = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp.Body.Close()
+	resp, _ = noRedirect.Get(plainURL + "/")
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(page, []byte("/ca.mobileconfig")) {
+		t.Fatalf("trust page = %d", resp.StatusCode)
+	}
+
+	// A client trusting only the downloaded CA reaches https://hearth.local.
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "hearth.local"}}
+	tc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	defer tr.CloseIdleConnections()
+	resp, err = tc.Get("https://" + main.Addr().String() + "/api/v1/status")
+	if err != nil {
+		t.Fatalf("HTTPS with the local CA: %v", err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatal("no HSTS over HTTPS")
+	}
+	tr2 := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "bank.example"}}
+	defer tr2.CloseIdleConnections()
+	if _, err := (&http.Client{Transport: tr2, Timeout: 5 * time.Second}).Get("https://" + main.Addr().String() + "/healthz"); err == nil {
+		t.Fatal("the local certificate verified for a name it must not cover")
+	}
+}
+
+func TestTailnetTLSWithoutTailnetRefused(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.TLS = config.TLSTailnet
+	if _, err := daemon.New(daemon.Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "tailnet") {
+		t.Fatalf("daemon with tls=tailnet = %v, want a clear refusal", err)
 	}
 }
 

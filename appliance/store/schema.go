@@ -25,6 +25,8 @@ const (
 	BucketSearch        = "search"        // chat: term/message ordinal → channel/seq
 	BucketIdempotency   = "idempotency"   // chat: user ID/client key → channel/seq
 	BucketAttachments   = "attachments"   // chat: attachment ID → Attachment
+
+	BucketCerts = "certs" // certs: certificates, CA and ACME account, locks
 )
 
 const keySchema = "schema_version"
@@ -42,6 +44,7 @@ var migrations = []migration{
 	{Version: 1, Name: "accounts", Apply: createBuckets(BucketUsers, BucketNames, BucketSessions, BucketInvites)},
 	{Version: 2, Name: "chat", Apply: createBuckets(BucketChannels, BucketGroups, BucketMessages, BucketReads,
 		BucketNotifications, BucketEvents, BucketSearch, BucketIdempotency, BucketAttachments)},
+	{Version: 3, Name: "certificates", Apply: createBuckets(BucketCerts)},
 }
 
 // SchemaVersionSupported is the newest schema version this build knows.

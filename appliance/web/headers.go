@@ -31,6 +31,8 @@ func pageCSP(nonce string) string {
 		"manifest-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 }
 
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
 func newNonce() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)

@@ -30,6 +30,11 @@ type Config struct {
 	// Ready reports whether the appliance can serve (the store answers);
 	// nil means always ready.
 	Ready func() error
+	// CACert returns the local CA certificate (PEM) devices should trust;
+	// nil, or a nil result, means there is none (TLS off or ACME).
+	CACert func() []byte
+	// MobileConfig returns an iOS profile installing the CA; nil: none.
+	MobileConfig func() ([]byte, error)
 }
 
 // Server is Hearth's HTTP handler.
@@ -97,6 +102,7 @@ func (s *Server) routes() {
 	m.Handle("DELETE /api/v1/admin/invites/{id}", s.admin(s.handleRevokeInvite))
 
 	s.chatRoutes()
+	s.trustRoutes()
 	m.Handle("/api/", s.public(func(w http.ResponseWriter, r *http.Request, _ *identity) error {
 		return errorf(http.StatusNotFound, "not_found", "No such API endpoint: %s %s.", r.Method, r.URL.Path)
 	}))
