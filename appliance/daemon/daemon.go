@@ -19,6 +19,7 @@ import (
 	"github.com/hearth-home/hearth/appliance/certs"
 	"github.com/hearth-home/hearth/appliance/chat"
 	"github.com/hearth-home/hearth/appliance/config"
+	"github.com/hearth-home/hearth/appliance/discovery"
 	"github.com/hearth-home/hearth/appliance/hub"
 	"github.com/hearth-home/hearth/appliance/metrics"
 	"github.com/hearth-home/hearth/appliance/store"
@@ -56,6 +57,7 @@ type Daemon struct {
 	hub     *hub.Hub
 	web     *web.Server
 	certs   *certs.Manager
+	mdns    *discovery.Announcer
 	metrics *metrics.Registry
 
 	mu       sync.Mutex
@@ -127,6 +129,14 @@ func (d *Daemon) build() error {
 		return err
 	}
 	d.web = srv
+	if d.cfg.MDNS {
+		port := portOf(d.cfg.Listen, 443)
+		d.mdns, err = discovery.New(discovery.Config{Name: d.cfg.Name, Version: d.opts.Version, Port: port,
+			Logger: d.log.With("component", "mdns")})
+		if err != nil {
+			return fmt.Errorf("mdns: %w", err)
+		}
+	}
 	d.registerMetrics()
 	return nil
 }
@@ -255,6 +265,15 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.sweep(runCtx) }()
+	if d.mdns != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.mdns.Run(runCtx); err != nil {
+				d.log.Warn("mdns stopped", "err", err)
+			}
+		}()
+	}
 
 	url := d.cfg.BaseURL()
 	if _, port, _ := net.SplitHostPort(d.cfg.Listen); port == "0" || d.opts.Listener != nil || activated["https"] != nil {
@@ -358,6 +377,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shut down HTTP: %w", err))
 		}
+	}
+	if d.mdns != nil {
+		d.mdns.Close() // goodbyes while the network is still up
 	}
 	if d.cancel != nil {
 		d.cancel()
