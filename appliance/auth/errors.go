@@ -35,5 +35,20 @@ type ThrottledError struct {
 }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed sign-ins; try again in %s", e.RetryAfter.Round(time.Second))
+	return "too many failed sign-ins; try again in " + humanDuration(e.RetryAfter)
+}
+
+// humanDuration says a wait the way a person would: "45 seconds",
+// "1 minute", "15 minutes".
+func humanDuration(d time.Duration) string {
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	if d < time.Minute {
+		return plural(max(1, int((d+time.Second-1)/time.Second)), "second")
+	}
+	return plural(int((d+time.Minute-1)/time.Minute), "minute")
 }
