@@ -119,12 +119,6 @@ func (s *Service) readers(ch *Channel) []string {
 	return out
 }
 
-func (s *Service) role(userID string) string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.roles[userID]
-}
-
 // ChannelView is a channel as one user sees it.
 type ChannelView struct {
 	Channel
