@@ -176,7 +176,7 @@ func (s *Service) Channels(userID string) ([]ChannelView, error) {
 type ChannelRequest struct {
 	Name    *string   `json:"name"`
 	Topic   *string   `json:"topic"`
-	Kind    string    `json:"kind"` // on create: public (default) or private
+	Kind    string    `json:"kind"`  // on create: public (default) or private
 	Voice   bool      `json:"voice"` // on create: a voice channel
 	Members *[]string `json:"members"`
 	Groups  *[]string `json:"groups"`
