@@ -180,3 +180,9 @@ func Connect(dataDir string, localService func(*store.Store) (*Service, error)) 
 	}
 	return svc, st.Close, nil
 }
+
+// Doctor implements Ops.
+func (c *Client) Doctor(ctx context.Context) ([]Check, error) {
+	var cs []Check
+	return cs, c.do(ctx, http.MethodGet, "/doctor", nil, &cs)
+}

@@ -116,6 +116,7 @@ func Handler(ops *Service, logger *slog.Logger) http.Handler {
 	m.HandleFunc("DELETE /invites/{id}", h.json(func(r *http.Request) (any, error) {
 		return nil, ops.RevokeInvite(r.Context(), r.PathValue("id"))
 	}))
+	m.HandleFunc("GET /doctor", h.json(func(r *http.Request) (any, error) { return ops.Doctor(r.Context()) }))
 	m.HandleFunc("GET /setup-token", h.json(func(r *http.Request) (any, error) {
 		t, err := ops.SetupToken(r.Context())
 		return map[string]string{"token": t}, err

@@ -26,6 +26,7 @@ type Ops interface {
 	RevokeInvite(ctx context.Context, id string) error
 	SetupToken(ctx context.Context) (string, error)
 	Backup(ctx context.Context, w io.Writer) (int64, error)
+	Doctor(ctx context.Context) ([]Check, error)
 }
 
 // Status describes the appliance for `hearth admin` commands.
@@ -61,6 +62,9 @@ type Service struct {
 	// Disconnect closes a user's realtime connections after they are
 	// disabled or their password is reset; nil does nothing.
 	Disconnect func(userID string)
+	// Checks reports the running parts' health for `hearth doctor`; nil
+	// reports only the store, disk, clock and data directory.
+	Checks func(ctx context.Context) []Check
 }
 
 var _ Ops = (*Service)(nil)
@@ -130,3 +134,20 @@ func (s *Service) SetupToken(context.Context) (string, error) { return s.Auth.Se
 
 // Backup implements Ops: a consistent snapshot while the store is in use.
 func (s *Service) Backup(_ context.Context, w io.Writer) (int64, error) { return s.Store.Backup(w) }
+
+// Doctor implements Ops.
+func (s *Service) Doctor(ctx context.Context) ([]Check, error) {
+	checks := []Check{{Name: "database", Status: CheckOK, Detail: fmt.Sprintf("%s, %s", s.Store.Path(), bytesText(s.Store.Size()))}}
+	if err := s.Store.Ping(); err != nil {
+		checks[0] = Check{Name: "database", Status: CheckFail, Detail: err.Error(), Fix: "restore a backup: hearth restore FILE"}
+	}
+	checks = append(checks, DataDirCheck(s.Data), DiskCheck(s.Data), ClockCheck(time.Now()))
+	if need, err := s.Auth.SetupRequired(); err == nil && need {
+		checks = append(checks, Check{Name: "setup", Status: CheckWarn, Detail: "no account yet",
+			Fix: "open " + s.BaseURL + "/setup with the token from `hearth admin setup-token`"})
+	}
+	if s.Checks != nil {
+		checks = append(checks, s.Checks(ctx)...)
+	}
+	return checks, nil
+}

@@ -141,6 +141,54 @@ func (d *Daemon) build() error {
 	return nil
 }
 
+// checks reports the running parts for `hearth doctor`.
+func (d *Daemon) checks(context.Context) []admin.Check {
+	out := []admin.Check{{Name: "serving", Status: admin.CheckOK,
+		Detail: fmt.Sprintf("%s (%d realtime connections)", d.Addr(), d.hub.Online())}}
+	if d.certs == nil {
+		out = append(out, admin.Check{Name: "tls", Status: admin.CheckWarn, Detail: "off: plain HTTP",
+			Fix: "fine behind a reverse proxy; otherwise set tls = \"local\" so browsers allow the microphone and notifications"})
+	} else {
+		st := d.certs.Status()
+		c := admin.Check{Name: "tls", Status: admin.CheckOK, Detail: string(st.Mode)}
+		if st.CA != nil {
+			c.Detail += ", CA " + st.CA.SHA256[:23] + "…"
+		}
+		for _, cs := range st.Certificates {
+			if cs.Error != "" {
+				c.Status, c.Fix = admin.CheckWarn, "see the log (journalctl -u hearth) for "+cs.Name
+				c.Detail += "; " + cs.Name + ": " + cs.Error
+			}
+		}
+		if !st.Ready {
+			c.Status = admin.CheckWarn
+			if c.Fix == "" {
+				c.Fix = "certificates are still being obtained; check again in a minute"
+			}
+		}
+		if st.Error != "" {
+			c.Status, c.Detail = admin.CheckFail, st.Error
+		}
+		out = append(out, c)
+	}
+	if d.mdns == nil {
+		out = append(out, admin.Check{Name: "mdns", Status: admin.CheckWarn, Detail: "off", Fix: "set mdns = true to be found as " + d.cfg.Name + ".local"})
+	} else {
+		st := d.mdns.Status()
+		c := admin.Check{Name: "mdns", Status: admin.CheckOK, Detail: fmt.Sprintf("%s as %s on %v", st.State, st.Host, st.Interfaces)}
+		if st.LastError != "" {
+			c.Status, c.Detail = admin.CheckWarn, st.LastError
+			c.Fix = "connect the box to the LAN with an interface that allows multicast"
+		}
+		if st.Conflicts > 0 {
+			c.Status = admin.CheckWarn
+			c.Fix = "another device uses the name " + d.cfg.Name + ".local; set a different name"
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 func (d *Daemon) caCert() []byte {
 	if d.certs == nil || d.cfg.TLS == config.TLSACME {
 		return nil
@@ -302,7 +350,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 // adminService is the admin operations on this daemon's parts.
 func (d *Daemon) adminService(running bool) *admin.Service {
 	return &admin.Service{Auth: d.auth, Store: d.store, Version: d.opts.Version, Data: d.cfg.Data,
-		BaseURL: d.cfg.BaseURL(), Running: running, Disconnect: d.hub.DisconnectUser}
+		BaseURL: d.cfg.BaseURL(), Running: running, Disconnect: d.hub.DisconnectUser, Checks: d.checks}
 }
 
 func (d *Daemon) serveHTTP(l net.Listener, h http.Handler, tlsConfig *tls.Config) {

@@ -282,3 +282,23 @@ func TestHelpEverywhere(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Scan()
 }
+
+func TestDoctor(t *testing.T) {
+	data := t.TempDir()
+	p := serve(t, data, nil, nil, "--listen", "127.0.0.1:0")
+	out, stderr, code := hearth(t, "", "doctor", "--data", data, "--tls", "off")
+	if code != 0 || !strings.Contains(out, "daemon       running") || !strings.Contains(out, "serving") || !strings.Contains(out, "fix: open") {
+		t.Fatalf("doctor (running) = %d\n%s%s", code, out, stderr)
+	}
+	p.stop(t)
+	// Stopped, with its port taken by someone else: a failure with a fix.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	out, _, code = hearth(t, "", "doctor", "--data", data, "--tls", "off", "--listen", l.Addr().String(), "--json")
+	if code != 1 || !strings.Contains(out, `"status": "fail"`) || !strings.Contains(out, `"fix": "stop what uses it`) {
+		t.Fatalf("doctor (port taken) = %d\n%s", code, out)
+	}
+}
