@@ -54,6 +54,9 @@ type Config struct {
 	SessionIdle time.Duration // a session unused this long ends
 	SessionMax  time.Duration // a session ends this long after sign-in
 
+	RelayPorts    string // TURN relay port range, "min-max"
+	RelayPublicIP string // address handed to TURN clients; empty: the LAN address
+
 	ACMEDomain    string // tls = acme: the public name to certify
 	ACMEEmail     string // tls = acme: contact for the ACME account
 	ACMEDirectory string // tls = acme: the ACME CA's directory URL

@@ -2,9 +2,22 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 )
+
+// PortRange parses "min-max" into its bounds.
+func PortRange(s string) (lo, hi uint16, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	x, err1 := strconv.ParseUint(a, 10, 16)
+	y, err2 := strconv.ParseUint(b, 10, 16)
+	if !ok || err1 != nil || err2 != nil || x == 0 || x > y {
+		return 0, 0, fmt.Errorf("want a port range like 49160-49200")
+	}
+	return uint16(x), uint16(y), nil
+}
 
 // Kind is the type a key's value has in the file.
 type Kind string
@@ -156,6 +169,25 @@ var keys = []Key{
 	strKey("log_level", "log level: debug, info, warn or error",
 		constant("info"), func(c *Config) *string { return &c.LogLevel },
 		func(s string) (string, error) { return oneOf(s, "debug", "info", "warn", "error") }),
+	strKey("relay_ports", "TURN relay ports, a range like 49160-49200 (UDP)",
+		constant("49160-49200"), func(c *Config) *string { return &c.RelayPorts },
+		func(s string) (string, error) {
+			if _, _, err := PortRange(s); err != nil {
+				return "", err
+			}
+			return s, nil
+		}),
+	strKey("relay_public_ip", "IPv4 address TURN clients are told to use (behind port forwarding); empty: the LAN address",
+		constant(""), func(c *Config) *string { return &c.RelayPublicIP },
+		func(s string) (string, error) {
+			if s == "" {
+				return s, nil
+			}
+			if ip := net.ParseIP(s); ip == nil || ip.To4() == nil {
+				return "", fmt.Errorf("want an IPv4 address")
+			}
+			return s, nil
+		}),
 	strKey("acme_domain", "tls = \"acme\": the public domain to get a certificate for",
 		constant(""), func(c *Config) *string { return &c.ACMEDomain },
 		func(s string) (string, error) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -41,6 +42,9 @@ type Options struct {
 	Listener net.Listener
 	// HTTPListener likewise replaces Config.HTTPListen (used with TLS on).
 	HTTPListener net.Listener
+	// RelayIP is the address TURN relay sockets bind to; zero means the
+	// LAN address (tests use 127.0.0.1).
+	RelayIP netip.Addr
 	// Hash overrides the password hash costs (tests); zero is the default.
 	Hash auth.HashParams
 }
@@ -58,6 +62,7 @@ type Daemon struct {
 	web     *web.Server
 	certs   *certs.Manager
 	mdns    *discovery.Announcer
+	relay   *relayParts
 	metrics *metrics.Registry
 
 	mu       sync.Mutex
@@ -124,7 +129,8 @@ func (d *Daemon) build() error {
 		}})
 	srv, err = web.New(web.Config{Auth: d.auth, Hub: d.hub, Chat: d.chat, UI: webui.Files(), Metrics: d.metrics,
 		Logger: d.log.With("component", "web"), Name: d.cfg.Name, Version: d.opts.Version,
-		TLS: d.cfg.TLS != config.TLSOff, Ready: d.store.Ping, CACert: d.caCert, MobileConfig: d.mobileConfig})
+		TLS: d.cfg.TLS != config.TLSOff, Ready: d.store.Ping, CACert: d.caCert, MobileConfig: d.mobileConfig,
+		TURNCredentials: d.turnCredentials, RelayStats: d.relayStats})
 	if err != nil {
 		return err
 	}
@@ -298,6 +304,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	d.serveHTTP(main, d.web, tlsConfig)
 
+	if err := d.startRelay(); err != nil {
+		return err
+	}
+	d.registerRelayMetrics()
+
 	adminL, err := admin.Listen(d.SocketPath())
 	if err != nil {
 		return err
@@ -438,6 +449,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, errors.New("background work did not stop in time"))
+	}
+	if d.relay != nil {
+		d.relay.server.Close()
 	}
 	if d.certs != nil {
 		d.certs.Close()

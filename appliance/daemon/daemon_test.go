@@ -5,13 +5,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,7 +33,7 @@ var cheap = auth.HashParams{Memory: 64, Time: 1, Threads: 1}
 func testConfig(t *testing.T, dir string) *config.Config {
 	t.Helper()
 	cfg, err := config.Load(config.Options{File: filepath.Join(dir, "none.toml"),
-		Flags: map[string]string{"data": dir, "tls": "off", "mdns": "false", "listen": "127.0.0.1:0"}})
+		Flags: map[string]string{"data": dir, "tls": "off", "mdns": "false", "listen": "127.0.0.1:0", "turn-listen": "127.0.0.1:0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,8 @@ func start(t *testing.T, dir string) (*daemon.Daemon, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := daemon.New(daemon.Options{Config: testConfig(t, dir), Listener: l, Version: "test", Hash: cheap})
+	d, err := daemon.New(daemon.Options{Config: testConfig(t, dir), Listener: l, Version: "test", Hash: cheap,
+		RelayIP: netip.MustParseAddr("127.0.0.1")})
 	if err != nil {
 		l.Close()
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -85,6 +86,7 @@ type Client struct {
 	UserID    string
 	SessionID string
 	Name      string
+	Addr      netip.Addr // the client's IP address as the server sees it
 }
 
 // Hub tracks the open connections. It is safe for concurrent use.
@@ -292,8 +294,11 @@ func (h *Hub) replay(ctx context.Context, c *conn, since, upto uint64) {
 	}
 }
 
-func (h *Hub) write(ctx context.Context, c *conn, b []byte) error {
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// write sends one message. Its context carries only a timeout: cancelling
+// a write's context makes the library drop the connection without a close
+// frame, so a connection being closed finishes its current write first.
+func (h *Hub) write(_ context.Context, c *conn, b []byte) error {
+	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return c.ws.Write(wctx, websocket.MessageText, b)
 }
@@ -331,7 +336,7 @@ func (h *Hub) writeLoop(ctx context.Context, c *conn) {
 				return
 			}
 		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, h.ping)
+			pctx, cancel := context.WithTimeout(context.Background(), h.ping)
 			err := c.ws.Ping(pctx)
 			cancel()
 			if err != nil {
@@ -475,6 +480,20 @@ func (h *Hub) inAudience(c Client, ev *Event) bool {
 		return h.cfg.Visible(user, ev.Channel)
 	}
 	return true
+}
+
+// HasAddr reports whether a connected client has the IP address a (the
+// relay lets peers reach only addresses of live sessions).
+func (h *Hub) HasAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.conns {
+		if c.client.Addr == a {
+			return true
+		}
+	}
+	return false
 }
 
 // Online returns the number of open connections.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/netip"
 
 	"github.com/hearth-home/hearth/appliance/auth"
 	"github.com/hearth-home/hearth/appliance/hub"
@@ -220,5 +221,6 @@ func (s *Server) handleQR(w http.ResponseWriter, r *http.Request, _ *identity) e
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request, id *identity) error {
-	return s.cfg.Hub.Serve(w, r, hub.Client{UserID: id.user.ID, SessionID: id.session.ID, Name: id.user.Name})
+	addr, _ := netip.ParseAddr(clientAddr(r))
+	return s.cfg.Hub.Serve(w, r, hub.Client{UserID: id.user.ID, SessionID: id.session.ID, Name: id.user.Name, Addr: addr.Unmap()})
 }

@@ -35,6 +35,11 @@ type Config struct {
 	CACert func() []byte
 	// MobileConfig returns an iOS profile installing the CA; nil: none.
 	MobileConfig func() ([]byte, error)
+	// TURNCredentials returns short-lived relay credentials for a user,
+	// with URLs naming host; nil means there is no relay.
+	TURNCredentials func(host, userID string) (any, error)
+	// RelayStats returns the relay's live view for admins; nil: none.
+	RelayStats func() any
 }
 
 // Server is Hearth's HTTP handler.
@@ -103,6 +108,8 @@ func (s *Server) routes() {
 
 	s.chatRoutes()
 	s.trustRoutes()
+	m.Handle("GET /api/v1/turn/credentials", s.signedIn(s.handleTURNCredentials))
+	m.Handle("GET /api/v1/admin/relay", s.admin(s.handleRelayStats))
 	m.Handle("/api/", s.public(func(w http.ResponseWriter, r *http.Request, _ *identity) error {
 		return errorf(http.StatusNotFound, "not_found", "No such API endpoint: %s %s.", r.Method, r.URL.Path)
 	}))
@@ -200,5 +207,29 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, _ *identit
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": s.cfg.Name, "version": s.cfg.Version, "setup_required": need})
+	return nil
+}
+
+func (s *Server) handleTURNCredentials(w http.ResponseWriter, r *http.Request, id *identity) error {
+	if s.cfg.TURNCredentials == nil {
+		return errorf(http.StatusNotFound, "no_relay", "This Hearth runs no TURN relay.")
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	c, err := s.cfg.TURNCredentials(host, id.user.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) handleRelayStats(w http.ResponseWriter, r *http.Request, _ *identity) error {
+	if s.cfg.RelayStats == nil {
+		return errorf(http.StatusNotFound, "no_relay", "This Hearth runs no TURN relay.")
+	}
+	writeJSON(w, http.StatusOK, s.cfg.RelayStats())
 	return nil
 }

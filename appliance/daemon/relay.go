@@ -1,0 +1,141 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hearth-home/hearth/appliance/config"
+	"github.com/hearth-home/hearth/appliance/relay"
+	"github.com/hearth-home/hearth/appliance/store"
+)
+
+// turnSecrets are the relay's shared secrets, kept in the store's meta
+// bucket. The current one signs new credentials; previous ones still
+// validate, so rotating never breaks a call in progress.
+type turnSecrets struct {
+	Current  []byte    `json:"current"`
+	Created  time.Time `json:"created"`
+	Previous [][]byte  `json:"previous,omitempty"`
+}
+
+const (
+	keyTURNSecrets    = "turn_secrets"
+	turnSecretRotate  = 30 * 24 * time.Hour
+	turnSecretsToKeep = 2
+)
+
+// loadTURNSecrets returns the secrets, creating the first or rotating an
+// old one.
+func loadTURNSecrets(st *store.Store, now time.Time) (turnSecrets, error) {
+	var ts turnSecrets
+	err := st.Update(func(tx *store.Tx) error {
+		cur, ok, err := store.Get[turnSecrets](tx, store.BucketMeta, keyTURNSecrets)
+		if err != nil {
+			return err
+		}
+		ts = cur
+		if ok && now.Sub(cur.Created) < turnSecretRotate {
+			return nil
+		}
+		fresh, err := relay.GenerateSecret()
+		if err != nil {
+			return err
+		}
+		if ok {
+			ts.Previous = append([][]byte{cur.Current}, cur.Previous...)
+			if len(ts.Previous) > turnSecretsToKeep {
+				ts.Previous = ts.Previous[:turnSecretsToKeep]
+			}
+		}
+		ts.Current, ts.Created = fresh, now.UTC()
+		return store.Put(tx, store.BucketMeta, keyTURNSecrets, ts)
+	})
+	if err != nil {
+		return ts, fmt.Errorf("load TURN secret: %w", err)
+	}
+	return ts, nil
+}
+
+// relayParts is the relay and its sockets while it runs.
+type relayParts struct {
+	mu      sync.RWMutex
+	secrets turnSecrets
+	server  *relay.Server
+}
+
+func (r *relayParts) current() ([]byte, [][]byte) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.secrets.Current, r.secrets.Previous
+}
+
+// startRelay binds the TURN listeners and starts the relay.
+func (d *Daemon) startRelay() error {
+	secrets, err := loadTURNSecrets(d.store, time.Now())
+	if err != nil {
+		return err
+	}
+	lo, hi, err := config.PortRange(d.cfg.RelayPorts)
+	if err != nil {
+		return err
+	}
+	udp, err := net.ListenPacket("udp", d.cfg.TURNListen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (TURN, UDP): %w", d.cfg.TURNListen, err)
+	}
+	tcp, err := net.Listen("tcp", d.cfg.TURNListen)
+	if err != nil {
+		udp.Close()
+		return fmt.Errorf("listen on %s (TURN, TCP): %w", d.cfg.TURNListen, err)
+	}
+	rp := &relayParts{secrets: secrets}
+	cfg := relay.Config{UDP: udp, TCP: tcp, PortMin: lo, PortMax: hi, Secrets: rp.current, IsKnownPeer: d.hub.HasAddr,
+		ProtectedPorts: []uint16{uint16(portOf(d.cfg.Listen, 443)), uint16(portOf(d.cfg.HTTPListen, 80))},
+		Logger:         d.log.With("component", "relay")}
+	if d.cfg.RelayPublicIP != "" {
+		cfg.PublicIP, _ = netip.ParseAddr(d.cfg.RelayPublicIP)
+	}
+	if d.opts.RelayIP.IsValid() {
+		cfg.RelayIP = d.opts.RelayIP
+	}
+	srv, err := relay.New(cfg)
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return fmt.Errorf("start TURN relay: %w", err)
+	}
+	rp.server = srv
+	d.relay = rp
+	return nil
+}
+
+func (d *Daemon) turnCredentials(host, userID string) (any, error) {
+	if d.relay == nil {
+		return nil, fmt.Errorf("no relay")
+	}
+	return d.relay.server.Credentials(host, userID, time.Now())
+}
+
+func (d *Daemon) relayStats() any {
+	if d.relay == nil {
+		return nil
+	}
+	return d.relay.server.Stats()
+}
+
+// registerRelayMetrics exports the relay's counters.
+func (d *Daemon) registerRelayMetrics() {
+	m := d.metrics
+	stats := func() relay.Stats { return d.relay.server.Stats() }
+	m.NewGaugeFunc("hearth_relay_allocations", "Live TURN allocations.", func() float64 { return float64(len(stats().Allocations)) })
+	m.NewGaugeFunc("hearth_relay_allocations_total", "TURN allocations created since start.", func() float64 { return float64(stats().AllocationsTotal) })
+	m.NewGaugeFunc("hearth_relay_bytes_in_total", "Bytes relayed from peers to clients.", func() float64 { return float64(stats().BytesIn) })
+	m.NewGaugeFunc("hearth_relay_bytes_out_total", "Bytes relayed from clients to peers.", func() float64 { return float64(stats().BytesOut) })
+	for _, r := range relay.Reasons() {
+		m.NewGaugeFunc("hearth_relay_refusals_"+string(r)+"_total", "TURN requests refused: "+string(r)+".",
+			func() float64 { return float64(stats().Refusals[r]) })
+	}
+}
