@@ -51,19 +51,20 @@ type Options struct {
 
 // Daemon is a running (or ready to run) Hearth.
 type Daemon struct {
-	opts    Options
-	cfg     *config.Config
-	log     *slog.Logger
-	notify  *systemd.Notifier
-	store   *store.Store
-	auth    *auth.Service
-	chat    *chat.Service
-	hub     *hub.Hub
-	web     *web.Server
-	certs   *certs.Manager
-	mdns    *discovery.Announcer
-	relay   *relayParts
-	metrics *metrics.Registry
+	opts     Options
+	cfg      *config.Config
+	log      *slog.Logger
+	notify   *systemd.Notifier
+	store    *store.Store
+	auth     *auth.Service
+	chat     *chat.Service
+	hub      *hub.Hub
+	web      *web.Server
+	certs    *certs.Manager
+	mdns     *discovery.Announcer
+	relay    *relayParts
+	relayErr error // why the relay is off
+	metrics  *metrics.Registry
 
 	mu       sync.Mutex
 	started  bool
@@ -150,7 +151,7 @@ func (d *Daemon) build() error {
 // checks reports the running parts for `hearth doctor`.
 func (d *Daemon) checks(context.Context) []admin.Check {
 	out := []admin.Check{{Name: "serving", Status: admin.CheckOK,
-		Detail: fmt.Sprintf("%s (%d realtime connections)", d.Addr(), d.hub.Online())}}
+		Detail: fmt.Sprintf("%s (%d realtime connections)", d.Addr(), d.hub.Online())}, d.relayCheck()}
 	if d.certs == nil {
 		out = append(out, admin.Check{Name: "tls", Status: admin.CheckWarn, Detail: "off: plain HTTP",
 			Fix: "fine behind a reverse proxy; otherwise set tls = \"local\" so browsers allow the microphone and notifications"})

@@ -1,12 +1,14 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/hearth-home/hearth/appliance/admin"
 	"github.com/hearth-home/hearth/appliance/config"
 	"github.com/hearth-home/hearth/appliance/relay"
 	"github.com/hearth-home/hearth/appliance/store"
@@ -98,13 +100,25 @@ func (d *Daemon) startRelay() error {
 	if d.cfg.RelayPublicIP != "" {
 		cfg.PublicIP, _ = netip.ParseAddr(d.cfg.RelayPublicIP)
 	}
+	// Relay sockets bind where TURN listens when that is one address;
+	// otherwise on the LAN address.
+	if ap, err := netip.ParseAddrPort(udp.LocalAddr().String()); err == nil && !ap.Addr().IsUnspecified() {
+		cfg.RelayIP = ap.Addr().Unmap()
+	}
 	if d.opts.RelayIP.IsValid() {
 		cfg.RelayIP = d.opts.RelayIP
 	}
+	if !cfg.RelayIP.IsValid() {
+		if _, err := relay.LANAddr(); err != nil {
+			udp.Close()
+			tcp.Close()
+			d.relayErr = fmt.Errorf("no LAN address to relay from (%w); calls and transfers work only where devices reach each other directly", err)
+			d.log.Warn("TURN relay off", "err", d.relayErr)
+			return nil
+		}
+	}
 	srv, err := relay.New(cfg)
 	if err != nil {
-		udp.Close()
-		tcp.Close()
 		return fmt.Errorf("start TURN relay: %w", err)
 	}
 	rp.server = srv
@@ -114,7 +128,7 @@ func (d *Daemon) startRelay() error {
 
 func (d *Daemon) turnCredentials(host, userID string) (any, error) {
 	if d.relay == nil {
-		return nil, fmt.Errorf("no relay")
+		return nil, errNoRelay
 	}
 	return d.relay.server.Credentials(host, userID, time.Now())
 }
@@ -126,8 +140,24 @@ func (d *Daemon) relayStats() any {
 	return d.relay.server.Stats()
 }
 
+var errNoRelay = errors.New("the TURN relay is off")
+
+// relayCheck reports the relay for `hearth doctor`.
+func (d *Daemon) relayCheck() admin.Check {
+	if d.relay == nil {
+		return admin.Check{Name: "turn", Status: admin.CheckWarn, Detail: fmt.Sprint(d.relayErr),
+			Fix: "connect the box to the LAN (or set turn_listen to its address) and restart hearth"}
+	}
+	st := d.relay.server.Stats()
+	return admin.Check{Name: "turn", Status: admin.CheckOK, Detail: fmt.Sprintf("%s relaying from %s, %d live allocations",
+		d.cfg.TURNListen, d.relay.server.Addr(), len(st.Allocations))}
+}
+
 // registerRelayMetrics exports the relay's counters.
 func (d *Daemon) registerRelayMetrics() {
+	if d.relay == nil {
+		return
+	}
 	m := d.metrics
 	stats := func() relay.Stats { return d.relay.server.Stats() }
 	m.NewGaugeFunc("hearth_relay_allocations", "Live TURN allocations.", func() float64 { return float64(len(stats().Allocations)) })
