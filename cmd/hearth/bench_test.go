@@ -200,7 +200,7 @@ func startHearth(t *testing.T, bin, data string) *proc {
 
 	p := &proc{done: make(chan struct{}), stderr: &capped{max: 64 << 10}}
 	p.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--tls", "off",
-		"--mdns=false", "--tailnet=false")
+		"--mdns=false", "--tailnet=false", "--turn-listen", "127.0.0.1:0")
 	p.cmd.Env = childEnv("NOTIFY_SOCKET=" + sock)
 	p.cmd.Stdout = p.stderr
 	p.cmd.Stderr = p.stderr

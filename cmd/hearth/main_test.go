@@ -83,7 +83,7 @@ func serve(t *testing.T, data string, extraEnv []string, extraFiles []*os.File, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	base := []string{"serve", "--data", data, "--tls", "off", "--mdns=false"}
+	base := []string{"serve", "--data", data, "--tls", "off", "--mdns=false", "--turn-listen", "127.0.0.1:0"}
 	cmd := exec.Command(bin, append(base, args...)...)
 	if len(extraFiles) > 0 {
 		// LISTEN_PID must be the daemon's own PID: let a shell set it and exec.
