@@ -26,6 +26,7 @@ var rank = map[string]int{
 	"appliance/hub":             2,
 	"appliance/chat":            3,
 	"appliance/voice":           3,
+	"appliance/voice/voicetest": 3,
 	"appliance/web":             4,
 	"appliance/admin":           4,
 	"appliance/daemon":          5,

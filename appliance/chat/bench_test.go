@@ -29,9 +29,9 @@ const (
 	benchMessages = 100_000 // messages in the channel searched and paged
 	benchPage     = 50      // messages per history page
 	benchSeed     = 20240601
-	// benchFillers post the messages searched and paged: many at once, so
-	// the fill shares large group commits and takes seconds, not minutes.
-	benchFillers = 500
+	// benchFillers post the messages searched and paged, many at once so
+	// that they share group commits (filling takes about a minute).
+	benchFillers = 100
 )
 
 // benchHousehold is a chat service on a fresh store with a few members and
@@ -124,23 +124,39 @@ func BenchmarkReads100k(b *testing.B) {
 		r := rand.New(rand.NewPCG(benchSeed, 2))
 		z := newZipf(r)
 		lat := make([]time.Duration, 0, b.N)
+		type slow struct {
+			q    string
+			took time.Duration
+			n    int
+		}
+		var slowest []slow
 		hits := 0
 		b.ResetTimer()
 		for range b.N {
 			q := query(r, z)
 			t0 := time.Now()
 			res, err := h.chat.Search(reader.ID, chat.SearchQuery{Text: q})
-			lat = append(lat, time.Since(t0))
+			took := time.Since(t0)
+			lat = append(lat, took)
 			if err != nil {
 				b.Fatalf("Search(%q): %v", q, err)
 			}
 			if len(res) > 0 {
 				hits++
 			}
+			slowest = append(slowest, slow{q, took, len(res)})
+			slices.SortFunc(slowest, func(a, b slow) int { return int(b.took - a.took) })
+			slowest = slowest[:min(len(slowest), 3)]
 		}
 		b.StopTimer()
 		reportPercentiles(b, lat)
 		b.ReportMetric(float64(hits)/float64(b.N)*100, "%found")
+		for _, s := range slowest {
+			if b.N == 1 {
+				break // the framework's first, probing run
+			}
+			b.Logf("slow query %q: %v, %d results", s.q, s.took.Round(time.Microsecond), s.n)
+		}
 	})
 
 	b.Run("History", func(b *testing.B) {

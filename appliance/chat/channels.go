@@ -465,3 +465,12 @@ func (s *Service) SaveGroup(user auth.User, g Group) (Group, error) {
 	s.mu.Unlock()
 	return g, nil
 }
+
+// CanJoinVoice reports whether a user may join a channel's call: it is a
+// voice channel the user may read.
+func (s *Service) CanJoinVoice(userID, channelID string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ch := s.channels[channelID]
+	return ch != nil && ch.Voice && s.canReadLocked(userID, ch)
+}

@@ -54,6 +54,7 @@ type Config struct {
 	SessionIdle time.Duration // a session unused this long ends
 	SessionMax  time.Duration // a session ends this long after sign-in
 
+	VoiceListen   string // UDP address for calls; empty: listen's address on UDP
 	RelayPorts    string // TURN relay port range, "min-max"
 	RelayPublicIP string // address handed to TURN clients; empty: the LAN address
 
@@ -318,4 +319,13 @@ func (c *Config) BaseURL() string {
 		host = net.JoinHostPort(host, port)
 	}
 	return scheme + "://" + host
+}
+
+// VoiceAddr is the UDP address voice calls use: voice_listen, or the
+// listen address's host and port on UDP (one port number for firewalls).
+func (c *Config) VoiceAddr() string {
+	if c.VoiceListen != "" {
+		return c.VoiceListen
+	}
+	return c.Listen
 }

@@ -169,6 +169,14 @@ var keys = []Key{
 	strKey("log_level", "log level: debug, info, warn or error",
 		constant("info"), func(c *Config) *string { return &c.LogLevel },
 		func(s string) (string, error) { return oneOf(s, "debug", "info", "warn", "error") }),
+	strKey("voice_listen", "UDP address for voice calls (empty: the listen address, on UDP)",
+		constant(""), func(c *Config) *string { return &c.VoiceListen },
+		func(s string) (string, error) {
+			if s == "" {
+				return s, nil
+			}
+			return parseAddr(s)
+		}),
 	strKey("relay_ports", "TURN relay ports, a range like 49160-49200 (UDP)",
 		constant("49160-49200"), func(c *Config) *string { return &c.RelayPorts },
 		func(s string) (string, error) {

@@ -25,6 +25,7 @@ import (
 	"github.com/hearth-home/hearth/appliance/metrics"
 	"github.com/hearth-home/hearth/appliance/store"
 	"github.com/hearth-home/hearth/appliance/systemd"
+	"github.com/hearth-home/hearth/appliance/voice"
 	"github.com/hearth-home/hearth/appliance/web"
 	"github.com/hearth-home/hearth/webui"
 )
@@ -62,6 +63,7 @@ type Daemon struct {
 	web      *web.Server
 	certs    *certs.Manager
 	mdns     *discovery.Announcer
+	voice    *voice.Service
 	relay    *relayParts
 	relayErr error // why the relay is off
 	metrics  *metrics.Registry
@@ -127,11 +129,22 @@ func (d *Daemon) build() error {
 		LastID: d.chat.LastEventID, Visible: d.chat.CanRead, Replay: d.chat.Replay,
 		Handle: func(ctx context.Context, c hub.Client, typ string, data json.RawMessage) error {
 			return srv.HandleRealtime(ctx, c, typ, data)
+		},
+		Disconnected: func(c hub.Client) {
+			if d.voice != nil {
+				d.voice.Disconnected(c)
+			}
 		}})
 	srv, err = web.New(web.Config{Auth: d.auth, Hub: d.hub, Chat: d.chat, UI: webui.Files(), Metrics: d.metrics,
 		Logger: d.log.With("component", "web"), Name: d.cfg.Name, Version: d.opts.Version,
 		TLS: d.cfg.TLS != config.TLSOff, Ready: d.store.Ping, CACert: d.caCert, MobileConfig: d.mobileConfig,
-		TURNCredentials: d.turnCredentials, RelayStats: d.relayStats})
+		TURNCredentials: d.turnCredentials, RelayStats: d.relayStats,
+		Voice: func(ctx context.Context, c hub.Client, typ string, data json.RawMessage) error {
+			if d.voice == nil {
+				return errors.New("voice is not running")
+			}
+			return d.voice.Handle(ctx, c, typ, data)
+		}})
 	if err != nil {
 		return err
 	}
@@ -309,6 +322,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 	d.registerRelayMetrics()
+	if err := d.startVoice(); err != nil {
+		return err
+	}
 
 	adminL, err := admin.Listen(d.SocketPath())
 	if err != nil {
@@ -430,6 +446,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	defer cancel()
 	d.notify.Stopping()
 	var errs []error
+	if d.voice != nil {
+		d.voice.Close() // says bye to every call while the hub still carries it
+	}
 	if err := d.hub.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -342,7 +342,10 @@ func (s *Server) handleSaveGroup(w http.ResponseWriter, r *http.Request, id *ide
 
 // HandleRealtime runs client messages arriving on the realtime connection
 // (the hub's Handle hook): typing indicators for now.
-func (s *Server) HandleRealtime(_ context.Context, c hub.Client, typ string, data json.RawMessage) error {
+func (s *Server) HandleRealtime(ctx context.Context, c hub.Client, typ string, data json.RawMessage) error {
+	if strings.HasPrefix(typ, "voice.") && s.cfg.Voice != nil {
+		return s.cfg.Voice(ctx, c, typ, data)
+	}
 	switch typ {
 	case "typing":
 		var t struct {

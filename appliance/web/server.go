@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -40,6 +42,9 @@ type Config struct {
 	TURNCredentials func(host, userID string) (any, error)
 	// RelayStats returns the relay's live view for admins; nil: none.
 	RelayStats func() any
+	// Voice runs realtime messages whose type starts with "voice."; nil
+	// refuses them.
+	Voice func(ctx context.Context, c hub.Client, typ string, data json.RawMessage) error
 }
 
 // Server is Hearth's HTTP handler.

@@ -1,0 +1,41 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/hearth-home/hearth/appliance/voice"
+)
+
+// startVoice binds the voice UDP port and starts the SFU.
+func (d *Daemon) startVoice() error {
+	addr := d.cfg.VoiceAddr()
+	if d.opts.Listener != nil && d.cfg.VoiceListen == "" {
+		// A handed-in listener (tests): voice on the same host, any port.
+		host, _, _ := net.SplitHostPort(d.opts.Listener.Addr().String())
+		addr = net.JoinHostPort(host, "0")
+	}
+	udp, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (voice, UDP): %w", addr, err)
+	}
+	v, err := voice.New(voice.Config{UDP: udp, CanJoin: d.chat.CanJoinVoice, Publish: d.hub.Publish,
+		Logger: d.log.With("component", "voice")})
+	if err != nil {
+		return fmt.Errorf("start voice: %w", err)
+	}
+	d.voice = v
+	m := d.metrics
+	m.NewGaugeFunc("hearth_voice_rooms", "Voice rooms with someone in them.", func() float64 { return float64(v.Stats().Rooms) })
+	m.NewGaugeFunc("hearth_voice_participants", "People in voice rooms.", func() float64 { return float64(v.Stats().Participants) })
+	m.NewGaugeFunc("hearth_voice_packets_forwarded_total", "RTP packets forwarded.", func() float64 { return float64(v.Stats().PacketsForwarded) })
+	m.NewGaugeFunc("hearth_voice_bytes_forwarded_total", "RTP bytes forwarded.", func() float64 { return float64(v.Stats().BytesForwarded) })
+	m.NewGaugeFunc("hearth_voice_packets_lost_total", "Packets lost as receiver reports say.", func() float64 {
+		st := v.Stats()
+		return float64(st.PacketsLostIn + st.PacketsLostOut)
+	})
+	m.NewGaugeFunc("hearth_voice_forwarding_latency_p99_seconds", "99th percentile forwarding latency.", func() float64 {
+		return v.Stats().Latency.Quantile(0.99).Seconds()
+	})
+	return nil
+}
