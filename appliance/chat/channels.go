@@ -309,14 +309,16 @@ func (s *Service) saveChannel(ch *Channel, typ string) error {
 			}
 		}
 		return ev.add(tx, s.now(), typ, ch.ID, nil, ch)
+	}, func() {
+		// The cache decides who sees the event: update it first.
+		s.mu.Lock()
+		c := *ch
+		s.channels[ch.ID] = &c
+		s.mu.Unlock()
 	})
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	c := *ch
-	s.channels[ch.ID] = &c
-	s.mu.Unlock()
 	return nil
 }
 
@@ -455,14 +457,15 @@ func (s *Service) SaveGroup(user auth.User, g Group) (Group, error) {
 			return err
 		}
 		return ev.add(tx, s.now(), "group.update", "", nil, g)
+	}, func() {
+		s.mu.Lock()
+		c := g
+		s.groups[g.ID] = &c
+		s.mu.Unlock()
 	})
 	if err != nil {
 		return Group{}, err
 	}
-	s.mu.Lock()
-	c := g
-	s.groups[g.ID] = &c
-	s.mu.Unlock()
 	return g, nil
 }
 

@@ -153,9 +153,10 @@ func (s *Service) RefreshUsers() error {
 	return nil
 }
 
-// commit runs fn in one store transaction and, once it is durable,
-// publishes the events fn recorded, in order.
-func (s *Service) commit(fn func(tx *store.Tx, ev *events) error) error {
+// commit runs fn in one store transaction and, once it is durable, runs
+// the after functions (which update what is kept in memory, such as who may
+// read a channel) and then publishes the events fn recorded, in order.
+func (s *Service) commit(fn func(tx *store.Tx, ev *events) error, after ...func()) error {
 	var evs events
 	err := s.st.Update(func(tx *store.Tx) error {
 		evs = events{}
@@ -163,6 +164,9 @@ func (s *Service) commit(fn func(tx *store.Tx, ev *events) error) error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, a := range after {
+		a()
 	}
 	for _, e := range evs.list {
 		s.publish(e)

@@ -18,7 +18,7 @@ import (
 // Defaults.
 const (
 	DefaultPingInterval = 25 * time.Second
-	DefaultSendQueue    = 1024
+	DefaultSendQueue    = 256
 	MaxMessageBytes     = 64 << 10
 	// MaxReplay is the most stored events a reconnecting client is sent;
 	// further behind, it is told to reload (a "resync" event).

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,11 +21,12 @@ type poller struct {
 	// file is epfd in Go's netpoller: it is readable when a relay socket
 	// has datagrams, so the poller goroutine waits there, like any network
 	// read, rather than blocking a thread in epoll_wait.
-	file  *os.File
-	mu    sync.Mutex
-	slots []*rawSocket // index: the epoll event's Fd field
-	gens  []int32      // slot generation: the event's Pad field
-	free  []int32
+	file    *os.File
+	stopped atomic.Bool // set before file is closed: the wait's error is expected then
+	mu      sync.Mutex
+	slots   []*rawSocket // index: the epoll event's Fd field
+	gens    []int32      // slot generation: the event's Pad field
+	free    []int32
 }
 
 // rawSocket is a non-blocking UDP socket outside Go's netpoller, read by
@@ -71,7 +73,7 @@ func (p *poller) run(buf []byte) error {
 			}
 			return n > 0 || werr != nil // false: wait until readable
 		})
-		if errors.Is(err, os.ErrClosed) {
+		if errors.Is(err, os.ErrClosed) || (err != nil && p.stopped.Load()) {
 			return nil
 		}
 		if err == nil {
@@ -95,7 +97,10 @@ func (p *poller) run(buf []byte) error {
 }
 
 // stop makes run return, and closes the epoll descriptor.
-func (p *poller) stop() { p.file.Close() }
+func (p *poller) stop() {
+	p.stopped.Store(true)
+	p.file.Close()
+}
 
 // listen opens a UDP socket on ap, watched by the poller.
 func (p *poller) listen(ap netip.AddrPort, buffer int, ready func(*rawSocket, []byte)) (*rawSocket, error) {

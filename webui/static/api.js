@@ -50,6 +50,51 @@ export async function api(method, path, { body, public: isPublic = false } = {})
   throw err;
 }
 
+/**
+ * Uploads file as the raw body of POST /api/v1 + path with XMLHttpRequest (for progress).
+ * Returns { promise, abort }: promise resolves with the decoded body, rejects with ApiError
+ * (code 'aborted' after abort()). onProgress(fraction) is called as bytes go out.
+ */
+export function upload(path, file, { onProgress = () => {} } = {}) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open('POST', '/api/v1' + path);
+    xhr.setRequestHeader('X-Hearth-CSRF', csrf);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.responseType = 'text';
+    xhr.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
+    });
+    xhr.addEventListener('load', () => {
+      let data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        // Not JSON: handled below like any other failure.
+      }
+      if (xhr.status >= 200 && xhr.status < 300 && data) {
+        resolve(data);
+        return;
+      }
+      const message = data?.error?.message || uploadMessage(xhr.status);
+      const err = new ApiError(xhr.status, data?.error?.code || 'http_' + xhr.status, message);
+      if (xhr.status === 401) onUnauthorized(err);
+      reject(err);
+    });
+    xhr.addEventListener('error', () => reject(new ApiError(0, 'network',
+      'The upload did not get through. Check your connection and try again.')));
+    xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', 'Upload cancelled.')));
+    xhr.send(file);
+  });
+  return { promise, abort: () => xhr.abort() };
+}
+
+function uploadMessage(status) {
+  if (status === 413) return 'The file is larger than this Hearth accepts.';
+  if (status === 507) return 'Your storage for files is full.';
+  return fallbackMessage(status);
+}
+
 /** The URL of a QR code image for text (signed-in users only). */
 export function qrURL(text) {
   return '/api/v1/qr?data=' + encodeURIComponent(text);

@@ -4,23 +4,36 @@ import { api, ApiError, setCsrf, setUnauthorizedHandler } from './api.js';
 import { createFrame } from './frame.js';
 import { authPage, h } from './ui.js';
 import * as admin from './pages/admin.js';
+import * as chat from './pages/chat.js';
 import * as devices from './pages/devices.js';
 import * as join from './pages/join.js';
 import * as login from './pages/login.js';
+import * as notifications from './pages/notifications.js';
 import * as profile from './pages/profile.js';
+import * as search from './pages/search.js';
 import * as setup from './pages/setup.js';
 import * as soon from './pages/soon.js';
+import * as voice from './pages/voice.js';
 
-const SECTIONS = { chat: soon, voice: soon, send: soon, profile, devices, admin };
+const SECTIONS = { chat, search, notifications, voice, send: soon, profile, devices, admin };
 
 const root = document.getElementById('root');
 const state = { setupRequired: false, user: null };
 let frame = null;
+let current = null; // { section, instance } of the page shown in the frame
 
 /** What every page may use. */
 const ctx = {
   get user() {
     return state.user;
+  },
+  /** The chat model (channels, messages, unread counts) while the app frame is up. */
+  get chat() {
+    return frame?.chat;
+  },
+  /** The realtime connection while the app frame is up. */
+  get live() {
+    return frame?.live;
   },
   navigate,
   /** After setup, sign-in or joining: { user, csrf } from the server. */
@@ -55,7 +68,7 @@ function navigate(path, { replace = false } = {}) {
   route();
 }
 
-/** Where a path goes given the state: { redirect } or { page, params } or { section }. */
+/** Where a path goes given the state: { redirect } or { page, params } or { section, rest }. */
 function resolve(path) {
   if (state.setupRequired) return path === '/setup' ? { page: setup } : { redirect: '/setup' };
   const home = state.user ? '/app' : '/login';
@@ -65,8 +78,14 @@ function resolve(path) {
   if (invite) return { page: join, params: { token: decodeURIComponent(invite[1]) } };
   if (!path.startsWith('/app')) return { redirect: home };
   if (!state.user) return { redirect: '/login' };
-  const section = path.replace(/^\/app\/?/, '').replace(/\/$/, '');
-  return section ? { section } : { redirect: '/app/chat' };
+  const parts = path.replace(/^\/app\/?/, '').replace(/\/$/, '').split('/');
+  if (!parts[0]) return { section: 'chat', rest: [], landing: true }; // /app opens #general
+  try {
+    const [section, ...rest] = parts.map(decodeURIComponent);
+    return { section, rest };
+  } catch {
+    return { section: '?', rest: [] }; // malformed escapes: not found
+  }
 }
 
 function isOurPath(path) {
@@ -82,9 +101,10 @@ function route() {
     return;
   }
   if (target.section) {
-    showSection(target.section);
+    showSection(target);
     return;
   }
+  leavePage();
   frame?.destroy();
   frame = null;
   const view = h('div', { class: 'view' });
@@ -94,18 +114,30 @@ function route() {
   });
 }
 
-function showSection(section) {
+function showSection({ section, rest, landing = false }) {
   if (!frame) {
     frame = createFrame(ctx);
     root.replaceChildren(frame.el);
   }
   frame.select(section);
+  // Pages that can follow a new path themselves (chat switching channels) keep their state.
+  if (current?.section === section && current.instance?.update) {
+    current.instance.update(rest, { landing });
+    return;
+  }
+  leavePage();
   const view = h('div', { class: 'view' });
   frame.main.replaceChildren(view);
   const page = SECTIONS[section];
-  if (page) page.render(view, ctx, section);
-  else notFound(view);
-  view.querySelector('h1')?.focus();
+  const result = page ? page.render(view, ctx, section, rest, { landing }) : notFound(view);
+  const instance = result && typeof result.then !== 'function' ? result : null;
+  current = { section, instance };
+  if (!instance?.ownsFocus) view.querySelector('h1')?.focus();
+}
+
+function leavePage() {
+  current?.instance?.destroy?.();
+  current = null;
 }
 
 function notFound(view) {

@@ -1,7 +1,11 @@
-// The signed-in app frame: header with user menu and connection dot, navigation, content.
+// The signed-in app frame: header with search, notifications bell, user menu and connection
+// dot, navigation, content, and an offline banner. It owns the realtime connection and the
+// chat model for as long as someone is signed in.
 
 import { api } from './api.js';
-import { connectLive } from './live.js';
+import { createChat } from './chat/store.js';
+import { countText } from './chat/format.js';
+import { createLive } from './live.js';
 import { h, icon } from './ui.js';
 
 const NAV = [
@@ -14,22 +18,38 @@ const NAV = [
 ];
 
 const LIVE_WORDS = { connecting: 'Connecting\u2026', online: 'Connected', offline: 'Offline' };
+const HEADER_LINKS = [
+  { id: 'search', label: 'Search messages' },
+  { id: 'notifications', label: 'Notifications', icon: 'bell' },
+];
 
 /**
- * Builds the frame for ctx.user. Returns { el, main, select(section), setUser(user), destroy() }.
- * ctx.signOut() is called from the user menu.
+ * Builds the frame for ctx.user. Returns { el, main, live, chat, select(section), setUser(user),
+ * destroy() }. ctx.signOut() is called from the user menu.
  */
 export function createFrame(ctx) {
   const links = new Map();
+  const navBadge = h('span', { class: 'nav-badge', 'data-testid': 'nav-chat-badge', hidden: true });
+  const bellCount = h('span', { class: 'head-count', 'data-testid': 'bell-count', hidden: true });
+  const headerLinks = new Map(HEADER_LINKS.map((item) => {
+    const a = h('a', { href: '/app/' + item.id, class: 'head-link', 'data-testid': 'head-' + item.id,
+      'aria-label': item.label, title: item.label }, icon(item.icon || item.id));
+    if (item.id === 'notifications') a.append(bellCount);
+    return [item.id, a];
+  }));
+  const banner = h('p', { class: 'offline-banner', role: 'status', 'data-testid': 'offline-banner', hidden: true });
+  let wasOnline = false;
   const nav = h('nav', { class: 'nav', 'aria-label': 'Main' },
     h('ul', {}, NAV.filter((item) => !item.adminOnly || ctx.user.role === 'admin').map((item) => {
       const label = item.short
         ? [h('span', { class: 'label-long', text: item.label }), h('span', { class: 'label-short', text: item.short })]
         : h('span', { text: item.label });
       const link = h('a', { href: '/app/' + item.id, 'data-testid': 'nav-' + item.id }, icon(item.id), label);
+      if (item.id === 'chat') link.append(navBadge);
       links.set(item.id, link);
       return h('li', {}, link);
     })));
+
 
   const live = h('span', { class: 'live', 'data-testid': 'live', 'data-state': 'connecting' },
     h('span', { class: 'live-dot', 'aria-hidden': 'true' }),
@@ -38,6 +58,10 @@ export function createFrame(ctx) {
     live.dataset.state = state;
     live.title = LIVE_WORDS[state];
     live.lastChild.textContent = LIVE_WORDS[state];
+    if (state === 'online') wasOnline = true;
+    const show = state === 'offline' || (state === 'connecting' && wasOnline);
+    banner.hidden = !show;
+    banner.textContent = show ? 'Offline \u2014 reconnecting\u2026' : '';
   };
 
   const menu = userMenu(ctx);
@@ -47,7 +71,9 @@ export function createFrame(ctx) {
     h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '/app/chat' }, icon('flame'), 'Hearth'),
       live,
+      ...headerLinks.values(),
       menu.el),
+    banner,
     nav,
     main);
   // The skip link moves focus without changing the route.
@@ -56,22 +82,80 @@ export function createFrame(ctx) {
     main.focus();
   });
 
-  const stopLive = connectLive(setLive, () => api('GET', '/me'));
+  const realtime = createLive({ onState: setLive, check: () => api('GET', '/me') });
+  const chat = createChat({ user: ctx.user, live: realtime });
+
+  // The tab's title starts with the count, "(2) #general · Hearth", whatever page set it.
+  const titleCount = () => {
+    const n = chat.mentionTotal();
+    const base = document.title.replace(/^\(\d+\+?\) /, '');
+    const want = n > 0 ? `(${countText(n)}) ${base}` : base;
+    if (document.title !== want) document.title = want;
+  };
+  const titleWatch = new MutationObserver(titleCount);
+  titleWatch.observe(document.querySelector('title'), { childList: true, characterData: true, subtree: true });
+
+  const drawCounts = () => {
+    titleCount();
+    const n = chat.mentionTotal();
+    for (const badge of [bellCount, navBadge]) {
+      badge.hidden = n === 0;
+      badge.textContent = countText(n);
+    }
+    const words = n === 0 ? 'Notifications' : `Notifications, ${n} unread`;
+    headerLinks.get('notifications').setAttribute('aria-label', words);
+    headerLinks.get('notifications').title = words;
+    navBadge.setAttribute('aria-label', n === 1 ? '1 mention' : `${n} mentions`);
+  };
+  const offs = [
+    chat.on('channels', drawCounts),
+    chat.on('notification', (n) => alertInBackground(chat, n, ctx)),
+  ];
+  chat.start().catch((err) => {
+    // A lost session is handled by api.js (back to sign-in); the chat page shows other failures.
+    if (err?.status !== 401) console.warn('chat did not load', err);
+  });
+
   return {
     el,
     main,
+    live: realtime,
+    chat,
     select(section) {
-      for (const [id, link] of links) {
+      for (const [id, link] of [...links, ...headerLinks]) {
         if (id === section) link.setAttribute('aria-current', 'page');
         else link.removeAttribute('aria-current');
       }
+      main.dataset.section = section;
     },
     setUser: menu.setUser,
     destroy() {
-      stopLive();
+      for (const off of offs) off();
+      titleWatch.disconnect();
+      document.title = document.title.replace(/^\(\d+\+?\) /, '');
+      realtime.stop();
+      chat.destroy();
       menu.destroy();
     },
   };
+}
+
+/** A system notification for a mention or direct message while the tab is in the background. */
+function alertInBackground(chat, n, ctx) {
+  if (!document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return;
+  const ch = chat.channels.get(n.channel);
+  const who = chat.userName(n.author);
+  const title = n.kind === 'dm' ? `${who} sent you a message` : `${who} mentioned you in ${chat.channelTitle(ch) || 'a channel'}`;
+  try {
+    const note = new Notification(title, { body: n.text || '', tag: `hearth-${n.channel}-${n.seq}`, icon: '/icon-192.png' });
+    note.onclick = () => {
+      window.focus();
+      ctx.navigate(`/app/chat/${encodeURIComponent(n.channel)}/${n.seq}`);
+      note.close();
+    };
+  } catch {
+    // Some browsers only allow notifications from a service worker: the badge still shows.
+  }
 }
 
 function initials(name) {

@@ -3,100 +3,14 @@
 // run.sh starts the server and sets these; see there.
 
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
-
-const BASE = required('HEARTH_URL').replace(/\/$/, '');
-const SETUP_TOKEN = required('SETUP_TOKEN');
-const OUT = process.env.OUT || new URL('./out', import.meta.url).pathname;
-
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
+import { BASE, OUT, SETUP_TOKEN, go, openBrowser, screenshots } from './lib.mjs';
 
 const ADMIN = { name: 'alex', display: 'Alex Admin', password: 'hearth-admin-pw' };
 const MEMBER = { name: 'sam', display: 'Sam Member', password: 'hearth-member-pw' };
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} must be set (run webui/tests/run.sh)`);
-  return value;
-}
-
-/** A browser with its own profile directory (so its own cookies), watched for problems. */
-async function openBrowser(label) {
-  const profile = await mkdtemp(join(tmpdir(), `hearth-${label}-`));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: DESKTOP,
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  const problems = [];
-  page.on('console', (msg) => {
-    const text = msg.text();
-    // Chromium logs every non-2xx fetch; the API answers 4xx on purpose in these flows.
-    // Static files and server errors are checked through 'response' below instead.
-    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(text)) return;
-    if (msg.type() === 'error' || /Content Security Policy/i.test(text)) {
-      problems.push(`${label} console ${msg.type()}: ${text} (${msg.location().url})`);
-    }
-  });
-  page.on('pageerror', (err) => problems.push(`${label} page error: ${err.message}`));
-  page.on('response', (res) => {
-    const path = new URL(res.url()).pathname;
-    if (res.status() >= 500 || (res.status() >= 400 && !path.startsWith('/api/'))) {
-      problems.push(`${label} ${res.status()} for ${path}`);
-    }
-  });
-  page.on('requestfailed', (req) => {
-    // Chromium reports ERR_ABORTED for 204 answers and for requests cut short by navigation.
-    const reason = req.failure()?.errorText || '';
-    if (reason !== 'net::ERR_ABORTED') problems.push(`${label} request failed: ${req.url()} ${reason}`);
-  });
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-  });
-  return {
-    context, page, problems,
-    async close() {
-      await context.close();
-      await rm(profile, { recursive: true, force: true });
-    },
-  };
-}
-
-/**
- * Saves NAME-phone.png, NAME-phone-dark.png and NAME-desktop.png of the current page,
- * scrolled to the top or to `target` (a locator), and checks nothing overflows sideways.
- */
-async function screenshots(page, name, target) {
-  const shots = [['phone', PHONE, 'light'], ['phone-dark', PHONE, 'dark'], ['desktop', DESKTOP, 'light']];
-  for (const [suffix, viewport, colorScheme] of shots) {
-    await page.setViewportSize(viewport);
-    await page.emulateMedia({ colorScheme });
-    if (target) await target.evaluate((el) => el.scrollIntoView({ block: 'center' }));
-    else await page.evaluate(() => window.scrollTo(0, 0));
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `${name} at ${suffix} is ${overflow}px wider than the screen`);
-    await page.screenshot({ path: join(OUT, `${name}-${suffix}.png`) });
-  }
-  await page.setViewportSize(DESKTOP);
-  await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function go(page, path) {
-  await page.goto(BASE + path);
-}
+// Signing in lands on #general: /app/chat/CHANNEL_ID.
+const IN_CHAT = /\/app\/chat\/[^/]+$/;
 
 describe('Hearth web UI shell', () => {
   let a; // the admin's browser
@@ -148,8 +62,8 @@ describe('Hearth web UI shell', () => {
     const { page } = a;
     await page.fill('#setup-confirm', ADMIN.password);
     await page.click('[data-testid=setup-submit]');
-    await page.waitForURL('**/app/chat');
-    await page.getByTestId('empty-chat').waitFor();
+    await page.waitForURL(IN_CHAT);
+    await page.getByTestId('conv-title').filter({ hasText: 'general' }).waitFor();
     assert.equal(await page.getByTestId('user-display-name').textContent(), ADMIN.display);
     await page.locator('[data-testid=live][data-state=online]').waitFor();
     await screenshots(page, 'app');
@@ -201,7 +115,7 @@ describe('Hearth web UI shell', () => {
     await page.fill('#join-password', MEMBER.password);
     await page.fill('#join-confirm', MEMBER.password);
     await page.press('#join-confirm', 'Enter');
-    await page.waitForURL('**/app/chat');
+    await page.waitForURL(IN_CHAT);
     assert.equal(await page.getByTestId('user-display-name').textContent(), MEMBER.display);
   });
 
@@ -283,7 +197,7 @@ describe('Hearth web UI shell', () => {
     await screenshots(page, 'login');
     await page.fill('#login-password', MEMBER.password);
     await page.press('#login-password', 'Enter');
-    await page.waitForURL('**/app/chat');
+    await page.waitForURL(IN_CHAT);
 
     await page.click('#user-menu-button');
     await page.click('[data-testid=sign-out]');

@@ -1,11 +1,13 @@
-// /app/admin: people (add, reset password, disable) and invites. Administrators only.
+// /app/admin: people (add, reset password, disable), groups and invites. Administrators only.
 
 import { api, ApiError } from '../api.js';
 import {
   cell, checkAccount, checkPassword, errorLine, field, h, onSubmit, selectField, show, statusLine,
   table, timeEl, value,
 } from '../ui.js';
+import { groupsSection } from './groups.js';
 import { invitesSection } from './invites.js';
+import { relaySection } from './relay.js';
 
 const ROLE_WORDS = { admin: 'Admin', member: 'Member', guest: 'Guest' };
 
@@ -18,8 +20,10 @@ export function render(view, ctx) {
     return;
   }
   const users = usersSection(ctx);
-  view.append(users.el, addUserSection(users.reload), invitesSection());
+  const groups = groupsSection(ctx);
+  view.append(users.el, addUserSection(ctx, users.reload), groups.el, invitesSection(), relaySection());
   users.reload();
+  return { destroy: groups.destroy };
 }
 
 function usersSection(ctx) {
@@ -114,7 +118,7 @@ function resetDialog(announce) {
   };
 }
 
-function addUserSection(reloadUsers) {
+function addUserSection(ctx, reloadUsers) {
   const error = errorLine('add-user-error');
   const done = statusLine('add-user-status');
   const form = h('form', { id: 'add-user-form', class: 'grid-form', novalidate: true },
@@ -138,6 +142,7 @@ function addUserSection(reloadUsers) {
     form.reset();
     show(done, `Added ${user.display_name}. Tell them their name and password.`);
     await reloadUsers();
+    await ctx.chat?.refreshUsers();
   });
 
   return h('section', { class: 'card', 'aria-labelledby': 'add-user-title' },
