@@ -130,6 +130,12 @@ func (d *Daemon) build() error {
 		Handle: func(ctx context.Context, c hub.Client, typ string, data json.RawMessage) error {
 			return srv.HandleRealtime(ctx, c, typ, data)
 		},
+		ErrorCode: func(err error) string {
+			if c := voice.Code(err); c != "error" {
+				return c
+			}
+			return ""
+		},
 		Disconnected: func(c hub.Client) {
 			if d.voice != nil {
 				d.voice.Disconnected(c)

@@ -51,6 +51,9 @@ type Config struct {
 	// Presence is called when a user's presence changes (first connection,
 	// last disconnection, idle/active); nil does nothing.
 	Presence func(userID, state string)
+	// ErrorCode names the error a Handle call returned, for the client's
+	// error event; nil or "" means "refused".
+	ErrorCode func(error) string
 	// Disconnected is called after a connection ends, however it ended
 	// (so per-connection state such as a voice call can be cleaned up);
 	// nil does nothing.
@@ -413,7 +416,13 @@ func (h *Hub) handle(ctx context.Context, c *conn, env Envelope) {
 			return
 		}
 		if err := h.cfg.Handle(ctx, c.client, env.Type, env.Data); err != nil {
-			c.enqueue(errorEvent("refused", err.Error()))
+			code := "refused"
+			if h.cfg.ErrorCode != nil {
+				if c := h.cfg.ErrorCode(err); c != "" {
+					code = c
+				}
+			}
+			c.enqueue(errorEvent(code, err.Error()))
 		}
 	}
 }
