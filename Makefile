@@ -29,10 +29,11 @@ deps: ## install what the tests need (Chromium, qemu-user, iproute2, npm package
 	@./.ci/deps
 
 .PHONY: test
-test: deps check ## install test tools, then run every test: Go, fuzz seeds, ARM under qemu, browser
+test: deps check ## install test tools, then run every test: Go, fuzz seeds, ARM under qemu, browser, packages
 	$(GO) test -count=1 -timeout 15m ./...
-	$(MAKE) --no-print-directory test-arm
+	$(MAKE) --no-print-directory test-arm-qemu
 	$(MAKE) --no-print-directory test-browser
+	$(MAKE) --no-print-directory test-deb
 
 .PHONY: test-arm
 test-arm: cross ## run the ARM builds under qemu-user
@@ -42,6 +43,18 @@ test-arm: cross ## run the ARM builds under qemu-user
 		echo "$$arch: $$out"; \
 		echo "$$out" | grep -q "linux/arm" || { echo "$$arch: unexpected output"; exit 1; }; \
 	done
+
+.PHONY: test-arm-qemu
+test-arm-qemu: ## run the ARM builds under qemu-user: serve, sign in, post, clean stop
+	@./.ci/test-arm-qemu
+
+.PHONY: deb
+deb: ## build .deb packages and tarballs for amd64, arm64, armhf into dist/
+	@./.ci/deb
+
+.PHONY: test-deb
+test-deb: ## build, lint and install-test the packages in a booted Debian container (root)
+	@./.ci/test-deb
 
 .PHONY: test-browser
 test-browser: build ## run the browser tests in Chromium (in a private network namespace)
