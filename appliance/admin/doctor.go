@@ -35,7 +35,7 @@ func DiskCheck(dir string) Check {
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
 	total := int64(st.Blocks) * int64(st.Bsize)
-	c := Check{Name: "disk", Status: CheckOK, Detail: fmt.Sprintf("%s free of %s on %s", bytesText(free), bytesText(total), dir)}
+	c := Check{Name: "disk", Status: CheckOK, Detail: fmt.Sprintf("%s free of %s on %s", BytesText(free), BytesText(total), dir)}
 	switch {
 	case free < 100<<20:
 		c.Status, c.Fix = CheckFail, "free some space: uploads and new messages are refused when the disk is full"
@@ -92,7 +92,8 @@ func PortCheck(name, addr string) Check {
 	return Check{Name: name, Status: CheckOK, Detail: addr + " is free"}
 }
 
-func bytesText(n int64) string {
+// BytesText says a size the way people read it: "1.5 GiB".
+func BytesText(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

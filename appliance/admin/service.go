@@ -137,7 +137,7 @@ func (s *Service) Backup(_ context.Context, w io.Writer) (int64, error) { return
 
 // Doctor implements Ops.
 func (s *Service) Doctor(ctx context.Context) ([]Check, error) {
-	checks := []Check{{Name: "database", Status: CheckOK, Detail: fmt.Sprintf("%s, %s", s.Store.Path(), bytesText(s.Store.Size()))}}
+	checks := []Check{{Name: "database", Status: CheckOK, Detail: fmt.Sprintf("%s, %s", s.Store.Path(), BytesText(s.Store.Size()))}}
 	if err := s.Store.Ping(); err != nil {
 		checks[0] = Check{Name: "database", Status: CheckFail, Detail: err.Error(), Fix: "restore a backup: hearth restore FILE"}
 	}

@@ -107,11 +107,11 @@ func (s *Service) notify(tx *store.Tx, ev *events, now time.Time, ch *Channel, m
 // maxNotifications bounds how many recent notifications are looked at.
 const maxNotifications = 500
 
-// unreadNotifications returns a user's recent unread notifications.
-func unreadNotifications(tx *store.Tx, userID string) ([]Notification, error) {
-	var out []Notification
+// recentNotifications calls fn with a user's newest notifications, newest
+// first, at most maxNotifications of them.
+func recentNotifications(tx *store.Tx, userID string, fn func(key string, n Notification) error) error {
 	seen := 0
-	err := tx.EachReverse(store.BucketNotifications, userID+"/", "", func(_ string, raw []byte) error {
+	return tx.EachReverse(store.BucketNotifications, userID+"/", "", func(k string, raw []byte) error {
 		seen++
 		if seen > maxNotifications {
 			return store.ErrStop
@@ -120,6 +120,14 @@ func unreadNotifications(tx *store.Tx, userID string) ([]Notification, error) {
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return err
 		}
+		return fn(k, n)
+	})
+}
+
+// unreadNotifications returns a user's recent unread notifications.
+func unreadNotifications(tx *store.Tx, userID string) ([]Notification, error) {
+	var out []Notification
+	err := recentNotifications(tx, userID, func(_ string, n Notification) error {
 		if !n.Read {
 			out = append(out, n)
 		}
@@ -160,16 +168,7 @@ func markNotificationsRead(tx *store.Tx, userID, channelID string, seq uint64) e
 		n   Notification
 	}
 	var changes []change
-	seen := 0
-	err := tx.EachReverse(store.BucketNotifications, userID+"/", "", func(k string, raw []byte) error {
-		seen++
-		if seen > maxNotifications {
-			return store.ErrStop
-		}
-		var n Notification
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return err
-		}
+	err := recentNotifications(tx, userID, func(k string, n Notification) error {
 		if !n.Read && n.Channel == channelID && n.MsgSeq <= seq {
 			n.Read = true
 			changes = append(changes, change{k, n})

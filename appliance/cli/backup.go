@@ -44,7 +44,7 @@ func newBackupCommand() *command {
 				os.Remove(dst)
 				return fmt.Errorf("backup to %s failed verification and was removed: %w", dst, err)
 			}
-			fmt.Fprintf(env.Stdout, "backup written to %s (%s, schema %d) in %s\n", dst, humanBytes(n), info.SchemaVersion, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(env.Stdout, "backup written to %s (%s, schema %d) in %s\n", dst, admin.BytesText(n), info.SchemaVersion, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -72,21 +72,8 @@ func newRestoreCommand() *command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "restored %s from %s (%s, schema %d); start hearth again\n", dst, args[0], humanBytes(info.Size), info.SchemaVersion)
+			fmt.Fprintf(env.Stdout, "restored %s from %s (%s, schema %d); start hearth again\n", dst, args[0], admin.BytesText(info.Size), info.SchemaVersion)
 			return nil
 		},
 	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -86,7 +86,7 @@ func (s *Server) routes() {
 		w.Write([]byte("ok\n"))
 	})
 	m.Handle("GET /readyz", s.public(s.handleReady))
-	m.Handle("GET /metrics", s.optional(s.handleMetrics))
+	m.Handle("GET /metrics", s.public(s.handleMetrics))
 
 	m.Handle("GET /api/v1/status", s.public(s.handleStatus))
 	m.Handle("POST /api/v1/setup", s.public(s.handleSetup))

@@ -126,13 +126,11 @@ func (s *Server) wrap(h handler, need func(*identity) error, optionalAuth bool) 
 	})
 }
 
-// public routes answer without a session (and ignore a stale one).
+// public routes answer without a session; they are handed the caller
+// when there is a valid one (and ignore a stale one).
 func (s *Server) public(h handler) http.Handler {
 	return s.wrap(h, func(*identity) error { return nil }, true)
 }
-
-// optional routes take a session when there is one.
-func (s *Server) optional(h handler) http.Handler { return s.public(h) }
 
 func (s *Server) signedIn(h handler) http.Handler {
 	return s.wrap(h, func(id *identity) error {
