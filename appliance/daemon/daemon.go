@@ -76,6 +76,8 @@ type Daemon struct {
 	wg       sync.WaitGroup
 	mainAddr net.Addr
 	errc     chan error
+
+	voiceAddr net.Addr // the voice UDP socket's address
 }
 
 // New opens the store and builds the parts. Nothing listens yet.
@@ -322,15 +324,16 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		tlsConfig = d.certs.TLSConfig()
 		d.serveHTTP(plain, d.certs.HTTPChallengeHandler(d.web.PlainHandler(main.Addr().(*net.TCPAddr).Port)), nil)
 	}
-	d.serveHTTP(main, d.web, tlsConfig)
+	web, iceTCP := splitICE(main)
+	d.serveHTTP(web, d.web, tlsConfig)
 
+	if err := d.startVoice(iceTCP); err != nil {
+		return err
+	}
 	if err := d.startRelay(); err != nil {
 		return err
 	}
 	d.registerRelayMetrics()
-	if err := d.startVoice(); err != nil {
-		return err
-	}
 
 	adminL, err := admin.Listen(d.SocketPath())
 	if err != nil {

@@ -97,6 +97,9 @@ func (d *Daemon) startRelay() error {
 	cfg := relay.Config{UDP: udp, TCP: tcp, PortMin: lo, PortMax: hi, Secrets: rp.current, IsKnownPeer: d.hub.HasAddr,
 		ProtectedPorts: []uint16{uint16(portOf(d.cfg.Listen, 443)), uint16(portOf(d.cfg.HTTPListen, 80))},
 		Logger:         d.log.With("component", "relay")}
+	if p := d.voicePort(); p != 0 {
+		cfg.OpenPorts = []uint16{p}
+	}
 	if d.cfg.RelayPublicIP != "" {
 		cfg.PublicIP, _ = netip.ParseAddr(d.cfg.RelayPublicIP)
 	}

@@ -3,12 +3,14 @@ package daemon
 import (
 	"fmt"
 	"net"
+	"net/netip"
 
 	"github.com/hearth-home/hearth/appliance/voice"
 )
 
-// startVoice binds the voice UDP port and starts the SFU.
-func (d *Daemon) startVoice() error {
+// startVoice binds the voice UDP port and starts the SFU, with ICE over
+// TCP on iceTCP (the main port's share for it, see splitICE).
+func (d *Daemon) startVoice(iceTCP net.Listener) error {
 	addr := d.cfg.VoiceAddr()
 	if d.opts.Listener != nil && d.cfg.VoiceListen == "" {
 		// A handed-in listener (tests): voice on the same host, any port.
@@ -17,14 +19,18 @@ func (d *Daemon) startVoice() error {
 	}
 	udp, err := net.ListenPacket("udp", addr)
 	if err != nil {
+		iceTCP.Close()
 		return fmt.Errorf("listen on %s (voice, UDP): %w", addr, err)
 	}
-	v, err := voice.New(voice.Config{UDP: udp, CanJoin: d.chat.CanJoinVoice, Publish: d.hub.Publish,
+	v, err := voice.New(voice.Config{UDP: udp, TCP: iceTCP, CanJoin: d.chat.CanJoinVoice, Publish: d.hub.Publish,
 		Logger: d.log.With("component", "voice")})
 	if err != nil {
+		udp.Close()
+		iceTCP.Close()
 		return fmt.Errorf("start voice: %w", err)
 	}
 	d.voice = v
+	d.voiceAddr = udp.LocalAddr()
 	m := d.metrics
 	m.NewGaugeFunc("hearth_voice_rooms", "Voice rooms with someone in them.", func() float64 { return float64(v.Stats().Rooms) })
 	m.NewGaugeFunc("hearth_voice_participants", "People in voice rooms.", func() float64 { return float64(v.Stats().Participants) })
@@ -38,4 +44,18 @@ func (d *Daemon) startVoice() error {
 		return v.Stats().Latency.Quantile(0.99).Seconds()
 	})
 	return nil
+}
+
+// voicePort is the voice UDP port, which relays may reach on the
+// appliance's own addresses (devices that get out only through TURN);
+// zero when voice is off.
+func (d *Daemon) voicePort() uint16 {
+	if d.voiceAddr == nil {
+		return 0
+	}
+	ap, err := netip.ParseAddrPort(d.voiceAddr.String())
+	if err != nil {
+		return 0
+	}
+	return ap.Port()
 }

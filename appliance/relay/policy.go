@@ -134,6 +134,7 @@ type policy struct {
 	allow, deny        []netip.Prefix
 	protectedPorts     []uint16
 	protectedAddrPorts []netip.AddrPort
+	openPorts          []uint16 // own UDP services open to relays (voice)
 	// relayIPs are the addresses relays bind to and advertise: peers there
 	// are other allocations of this server (relay-to-relay).
 	relayIPs []netip.Addr
@@ -156,6 +157,12 @@ func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 
 func (p *policy) isOwn(a netip.Addr) bool { return slices.Contains(p.own, a) }
 
+// open reports whether port on a is one of the appliance's own UDP
+// services that relays may reach (Config.OpenPorts).
+func (p *policy) open(a netip.Addr, port uint16) bool {
+	return slices.Contains(p.openPorts, port) && (p.isOwn(a) || slices.Contains(p.relayIPs, a))
+}
+
 // protected reports whether port on a is one of the appliance's service
 // ports: a configured address and port, or a configured port on any of the
 // appliance's own, loopback or unspecified addresses.
@@ -163,7 +170,7 @@ func (p *policy) protected(a netip.Addr, port uint16) bool {
 	if slices.Contains(p.protectedAddrPorts, netip.AddrPortFrom(a, port)) {
 		return true
 	}
-	if !slices.Contains(p.protectedPorts, port) {
+	if p.open(a, port) || !slices.Contains(p.protectedPorts, port) {
 		return false
 	}
 	return a.IsLoopback() || a.IsUnspecified() || p.isOwn(a) || slices.Contains(p.relayIPs, a)
@@ -195,7 +202,7 @@ func (p *policy) peer(addr netip.Addr, port uint16, hasPort bool) Reason {
 		return ""
 	}
 	if n == 1 && slices.Contains(p.relayIPs, cs[0]) { // relay-to-relay
-		if hasPort && !p.relayPort(port) {
+		if hasPort && !p.relayPort(port) && !p.open(cs[0], port) {
 			return ReasonOwnAddress
 		}
 		return ""
@@ -209,10 +216,11 @@ func (p *policy) peer(addr netip.Addr, port uint16, hasPort bool) Reason {
 		}
 	}
 	for _, a := range cs {
-		if classify(a) == classPrivate && (p.isKnownPeer == nil || !p.isKnownPeer(a)) {
+		ownOpen := p.isOwn(a) && len(p.openPorts) > 0 && (!hasPort || p.open(a, port))
+		if classify(a) == classPrivate && !ownOpen && (p.isKnownPeer == nil || !p.isKnownPeer(a)) {
 			return ReasonPrivate
 		}
-		if hasPort && p.isOwn(a) && !p.relayPort(port) {
+		if hasPort && p.isOwn(a) && !p.relayPort(port) && !p.open(a, port) {
 			return ReasonOwnAddress
 		}
 	}
@@ -236,7 +244,7 @@ func (p *policy) send(ap netip.AddrPort) Reason {
 	if p.protected(a, port) {
 		return ReasonProtectedPort
 	}
-	if (p.isOwn(a) || slices.Contains(p.relayIPs, a)) && !p.relayPort(port) && !inPrefixes(p.allow, a) {
+	if (p.isOwn(a) || slices.Contains(p.relayIPs, a)) && !p.relayPort(port) && !p.open(a, port) && !inPrefixes(p.allow, a) {
 		return ReasonOwnAddress
 	}
 	return ""

@@ -158,6 +158,32 @@ func TestPolicyPeer(t *testing.T) {
 			t.Errorf("with AllowPeers 127/8: peer(%s, %d) = %q, want %q", tt.addr, tt.port, got, tt.want)
 		}
 	}
+
+	// OpenPorts (the voice port, here the HTTPS port's UDP twin) open only
+	// that port, only on the appliance's own addresses.
+	p.allow = nil
+	p.openPorts = []uint16{8443}
+	p.own = append(p.own, netip.MustParseAddr("10.9.9.9"))
+	for _, tt := range []struct {
+		addr    string
+		port    uint16
+		hasPort bool
+		want    Reason
+	}{
+		{"192.168.1.10", 8443, true, ""},
+		{"::ffff:192.168.1.10", 8443, true, ""},
+		{"10.9.9.9", 8443, true, ""}, // own, not a relay address
+		{"10.9.9.9", 0, false, ""},   // the datagrams' ports are checked by send
+		{"10.9.9.9", 22, true, ReasonPrivate},
+		{"192.168.1.10", 22, true, ReasonOwnAddress},
+		{"192.168.1.50", 8443, true, ReasonPrivate}, // someone else's 8443
+		{"127.0.0.1", 8443, true, ReasonProtectedPort},
+		{"100.100.1.2", 443, true, ReasonProtectedPort},
+	} {
+		if got := p.peer(netip.MustParseAddr(tt.addr), tt.port, tt.hasPort); got != tt.want {
+			t.Errorf("with OpenPorts 8443: peer(%s, %d, %v) = %q, want %q", tt.addr, tt.port, tt.hasPort, got, tt.want)
+		}
+	}
 }
 
 func TestPolicySend(t *testing.T) {
@@ -184,6 +210,21 @@ func TestPolicySend(t *testing.T) {
 	} {
 		if got := p.send(netip.MustParseAddrPort(tt.ap)); got != tt.want {
 			t.Errorf("send(%s) = %q, want %q", tt.ap, got, tt.want)
+		}
+	}
+
+	p.openPorts = []uint16{8443}
+	for _, tt := range []struct {
+		ap   string
+		want Reason
+	}{
+		{"192.168.1.10:8443", ""},
+		{"10.9.9.9:8443", ""},
+		{"10.9.9.9:80", ReasonOwnAddress},
+		{"127.0.0.1:8443", ReasonProtectedPort},
+	} {
+		if got := p.send(netip.MustParseAddrPort(tt.ap)); got != tt.want {
+			t.Errorf("with OpenPorts 8443: send(%s) = %q, want %q", tt.ap, got, tt.want)
 		}
 	}
 }

@@ -104,6 +104,12 @@ type Config struct {
 	// ProtectedAddrPorts are further service addresses refused as peers
 	// (e.g. a tailnet address the kernel does not know).
 	ProtectedAddrPorts []netip.AddrPort
+	// OpenPorts are the appliance's own UDP services clients may relay to
+	// on its own addresses despite the rules above: the voice port, so a
+	// device that reaches the appliance only through TURN can still join a
+	// call. Relays carry UDP only, so a TCP service on the same port number
+	// stays out of reach.
+	OpenPorts []uint16
 
 	// MaxAllocations bounds live allocations (then 508). Zero or negative:
 	// the number of relay ports.
@@ -411,6 +417,7 @@ func (s *Server) buildPolicy(cfg Config) listenerPorts {
 	p.allow = slices.Clone(cfg.AllowPeers)
 	p.deny = slices.Clone(cfg.DenyPeers)
 	p.protectedPorts = slices.Clone(cfg.ProtectedPorts)
+	p.openPorts = slices.Clone(cfg.OpenPorts)
 	p.protectedAddrPorts = slices.Clone(cfg.ProtectedAddrPorts)
 	p.isKnownPeer = cfg.IsKnownPeer
 	p.isRelayPort = s.isRelayPort

@@ -45,6 +45,10 @@ type Config struct {
 	Send func(ctx context.Context, typ string, data json.RawMessage) error
 	// TCP makes the client use ICE over TCP only (active candidates).
 	TCP bool
+	// ICEServers are STUN/TURN servers for the client's side; RelayOnly
+	// makes it use TURN relay candidates only.
+	ICEServers []webrtc.ICEServer
+	RelayOnly  bool
 	// RecordLatency keeps every received packet's end-to-end latency.
 	RecordLatency bool
 	// Video lets the client offer video (VP8), which the service rejects.
@@ -123,7 +127,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
+	pcfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, ICEServers: cfg.ICEServers}
+	if cfg.RelayOnly {
+		pcfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("voicetest: peer connection: %w", err)
 	}
@@ -551,6 +559,20 @@ func (c *Client) ID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.participant
+}
+
+// SelectedPair describes the ICE candidate pair in use as "local ->
+// remote", e.g. "relay/udp -> host/udp"; "" before one is chosen.
+func (c *Client) SelectedPair() string {
+	for _, tr := range c.pc.GetTransceivers() {
+		if tr.Receiver() == nil || tr.Receiver().Transport() == nil {
+			continue
+		}
+		if p, err := tr.Receiver().Transport().ICETransport().GetSelectedCandidatePair(); err == nil && p != nil {
+			return fmt.Sprintf("%s/%s -> %s/%s", p.Local.Typ, p.Local.Protocol, p.Remote.Typ, p.Remote.Protocol)
+		}
+	}
+	return ""
 }
 
 // Connected reports whether media flows (the PeerConnection is connected).
