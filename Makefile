@@ -64,6 +64,10 @@ test-browser: build ## run the browser tests in Chromium (in a private network n
 bench: ## run the benchmarks and print the figures as a table
 	@./.ci/bench
 
+.PHONY: soak
+soak: ## long runs: 50 SIGKILL cycles, then a SOAK (10m) load with 1,000 clients, voice, relay, restarts
+	@./.ci/soak $(or $(SOAK),10m)
+
 .PHONY: cross
 cross: ## build static binaries for linux amd64, arm64, armv7 and armv6 into dist/
 	@mkdir -p dist

@@ -27,10 +27,13 @@ var rank = map[string]int{
 	"appliance/chat":            3,
 	"appliance/voice":           3,
 	"appliance/voice/voicetest": 3,
+	"appliance/transfer":        3,
+	"appliance/transfer/peer":   3,
 	"appliance/web":             4,
 	"appliance/admin":           4,
 	"appliance/daemon":          5,
 	"appliance/cli":             6,
+	"appliance/proof":           6,
 	"cmd/hearth":                7,
 	"appliance":                 0,
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -133,10 +134,25 @@ func (s *Service) CheckInvite(token string) (Invite, error) {
 	return inv.withStatus(s.now()), nil
 }
 
+// CheckInviteFrom is CheckInvite for a client at addr: unknown tokens
+// count as failures of the address, paused like sign-in, so invite tokens
+// cannot be guessed at speed.
+func (s *Service) CheckInviteFrom(token, addr string) (Invite, error) {
+	now, key := s.now(), addrKey(addr)
+	if w := s.addrs.wait(key, now); w > 0 {
+		return Invite{}, &ThrottledError{RetryAfter: w}
+	}
+	inv, err := s.CheckInvite(token)
+	if errors.Is(err, ErrInviteNotFound) {
+		s.addrs.fail(key, now)
+	}
+	return inv, err
+}
+
 // AcceptInvite creates an account with the invite's role, counts the use
 // and signs the new user in, all in one transaction.
 func (s *Service) AcceptInvite(ctx context.Context, token string, nu NewUser, d Device) (User, Session, string, error) {
-	inv, err := s.CheckInvite(token)
+	inv, err := s.CheckInviteFrom(token, d.Address)
 	if err != nil {
 		return User{}, Session{}, "", err
 	}

@@ -83,6 +83,11 @@ type Service struct {
 	channels map[string]*Channel // cache of every channel
 	groups   map[string]*Group
 	roles    map[string]string // user ID → role, for access checks
+
+	idxMu      sync.Mutex
+	idxRunning bool // an indexer goroutine is running
+	idxAgain   bool // messages were queued since it last looked
+	idxManual  bool // tests: no background indexer, IndexQueued only
 }
 
 // New builds the service and loads channels and groups into memory.
@@ -131,6 +136,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if err := s.RefreshUsers(); err != nil {
 		return nil, err
+	}
+	if s.queuedForIndex() { // messages queued before a restart
+		s.kickIndexer()
 	}
 	return s, nil
 }

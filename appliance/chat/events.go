@@ -17,7 +17,7 @@ type storedEvent struct {
 	Type    string          `json:"type"`
 	Channel string          `json:"channel,omitempty"`
 	Users   []string        `json:"users,omitempty"`
-	Data    json.RawMessage `json:"data"`
+	Data    json.RawMessage `json:"data,omitempty"` // written last, see add
 	At      time.Time       `json:"at"`
 }
 
@@ -37,8 +37,16 @@ func (e *events) add(tx *store.Tx, now time.Time, typ, channel string, users []s
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", typ, err)
 	}
-	se := storedEvent{ID: id, Type: typ, Channel: channel, Users: users, Data: raw, At: now.UTC()}
-	if err := store.Put(tx, store.BucketEvents, store.SeqKey(id), se); err != nil {
+	// The record is storedEvent's JSON; its data, encoded just above, is
+	// appended as is rather than re-encoded (and re-checked) by Marshal.
+	head, err := json.Marshal(storedEvent{ID: id, Type: typ, Channel: channel, Users: users, At: now.UTC()})
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	head = head[:len(head)-1] // without its closing brace
+	rec := make([]byte, 0, len(head)+len(raw)+10)
+	rec = append(append(append(append(rec, head...), `,"data":`...), raw...), '}')
+	if err := tx.PutRaw(store.BucketEvents, store.SeqKey(id), rec); err != nil {
 		return err
 	}
 	e.list = append(e.list, hub.Event{ID: id, Type: typ, Channel: channel, Users: users, Data: json.RawMessage(raw)})

@@ -151,7 +151,7 @@ func (s *Service) PostMessage(ctx context.Context, user auth.User, channelID str
 		if m.Ordinal, err = tx.NextSeq(store.BucketSearch); err != nil {
 			return err
 		}
-		if err := indexMessage(tx, m); err != nil {
+		if err := queueForIndex(tx, m); err != nil {
 			return err
 		}
 		if err := putMessage(tx, m); err != nil {
@@ -182,6 +182,7 @@ func (s *Service) PostMessage(ctx context.Context, user auth.User, channelID str
 	if err != nil {
 		return Message{}, fmt.Errorf("post message: %w", err)
 	}
+	s.kickIndexer()
 	s.mu.Lock()
 	if c := s.channels[channelID]; c != nil && msg.Seq > c.LastSeq {
 		c.LastSeq, c.LastAt = msg.Seq, msg.Created

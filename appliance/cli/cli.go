@@ -66,7 +66,8 @@ func newRoot() *command {
 		summary: "a home appliance for chat, voice and file transfer",
 		long: "Hearth is one program a household runs on a small box. With no command it runs `serve`.\n" +
 			"Each serve flag is also a config file key and an environment variable HEARTH_<KEY>.",
-		subs: []*command{serve, newVersionCommand(), newConfigCommand(), newAdminCommand(), newBackupCommand(), newRestoreCommand(), newDoctorCommand()},
+		subs: []*command{serve, newVersionCommand(), newConfigCommand(), newAdminCommand(), newBackupCommand(), newRestoreCommand(), newDoctorCommand(),
+			newLoginCommand(), newSendCommand(), newReceiveCommand()},
 		run: func(ctx context.Context, env *Env, _ *flag.FlagSet, args []string) error {
 			return serve.exec(ctx, env, args, "hearth serve")
 		},

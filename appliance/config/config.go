@@ -31,6 +31,9 @@ const (
 	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 )
 
+// DefaultTransferCodeTTL is how long a guest pairing code lives.
+const DefaultTransferCodeTTL = 10 * time.Minute
+
 // TLS modes.
 const (
 	TLSOff     = "off"
@@ -54,6 +57,8 @@ type Config struct {
 	SessionIdle time.Duration // a session unused this long ends
 	SessionMax  time.Duration // a session ends this long after sign-in
 
+	TransferCodeTTL time.Duration // a guest transfer's pairing code lives this long
+
 	VoiceListen   string // UDP address for calls; empty: listen's address on UDP
 	RelayPorts    string // TURN relay port range, "min-max"
 	RelayPublicIP string // address handed to TURN clients; empty: the LAN address
@@ -61,6 +66,12 @@ type Config struct {
 	ACMEDomain    string // tls = acme: the public name to certify
 	ACMEEmail     string // tls = acme: contact for the ACME account
 	ACMEDirectory string // tls = acme: the ACME CA's directory URL
+
+	TailnetHostname    string // the node's name on the tailnet; empty: Name
+	TailnetAuthKey     string // auth key for a new node (secret: redacted when printed)
+	TailnetAuthKeyFile string // file holding the auth key
+	TailnetLogUpload   bool   // let tsnet upload its logs to Tailscale
+	TailnetControlURL  string // coordination server; empty: Tailscale's
 
 	// File is the configuration file that was read, or "".
 	File    string
@@ -127,7 +138,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("config: %s = %q (from %s): %s", e.Key, e.Value, e.Where, e.Reason)
+	v := e.Value
+	if k := keyByName(e.Key); k != nil && k.Secret {
+		v = Redacted
+	}
+	return fmt.Sprintf("config: %s = %q (from %s): %s", e.Key, v, e.Where, e.Reason)
 }
 
 // ErrUnknownKey is wrapped by errors about keys Hearth does not know.

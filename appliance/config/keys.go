@@ -35,9 +35,11 @@ type Key struct {
 	Name string // file key, e.g. http_listen
 	Kind Kind
 	Help string
-	def  func(Host) string
-	set  func(*Config, string) error
-	get  func(*Config) string
+	// Secret marks a value that never reaches logs or `config print`.
+	Secret bool
+	def    func(Host) string
+	set    func(*Config, string) error
+	get    func(*Config) string
 }
 
 // Flag is the command-line flag name, e.g. http-listen.
@@ -78,6 +80,21 @@ func keyByName(name string) *Key {
 
 func keyByFlag(flag string) *Key {
 	return keyByName(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// secret marks k as a secret.
+func secret(k Key) Key { k.Secret = true; return k }
+
+// Redacted is how a secret value that is set is printed.
+const Redacted = "(redacted)"
+
+// shown is k's value as printed: a set secret is Redacted.
+func (k *Key) shown(c *Config) string {
+	v := k.get(c)
+	if k.Secret && v != "" {
+		return Redacted
+	}
+	return v
 }
 
 func constant(v string) func(Host) string { return func(Host) string { return v } }
@@ -125,6 +142,18 @@ func durKey(name, help string, def time.Duration, field func(*Config) *time.Dura
 		},
 		get: func(c *Config) string { return field(c).String() },
 	}
+}
+
+// within bounds a duration key to [lo, hi].
+func within(k Key, lo, hi time.Duration) Key {
+	set := k.set
+	k.set = func(c *Config, s string) error {
+		if d, err := parseDuration(s); err == nil && (d < lo || d > hi) {
+			return fmt.Errorf("want a duration from %v to %v", lo, hi)
+		}
+		return set(c, s)
+	}
+	return k
 }
 
 var keys = []Key{
@@ -214,8 +243,33 @@ var keys = []Key{
 		}),
 	strKey("acme_directory", "tls = \"acme\": the ACME CA's directory URL",
 		constant(DefaultACMEDirectory), func(c *Config) *string { return &c.ACMEDirectory }, parseURL),
+	strKey("tailnet_hostname", "the node's name on the tailnet (hostname.<tailnet>.ts.net); empty: the name",
+		constant(""), func(c *Config) *string { return &c.TailnetHostname },
+		func(s string) (string, error) {
+			if s != "" && !nameRE.MatchString(s) {
+				return "", fmt.Errorf("want 1-63 lowercase letters, digits and inner dashes")
+			}
+			return s, nil
+		}),
+	secret(strKey("tailnet_auth_key", "auth key that logs a new tailnet node in (secret; prefer tailnet_auth_key_file)",
+		constant(""), func(c *Config) *string { return &c.TailnetAuthKey },
+		func(s string) (string, error) {
+			if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+				return "", fmt.Errorf("contains spaces or control characters")
+			}
+			return s, nil
+		})),
+	strKey("tailnet_auth_key_file", "file holding the tailnet auth key (read at start)",
+		constant(""), func(c *Config) *string { return &c.TailnetAuthKeyFile },
+		func(s string) (string, error) { return s, nil }),
+	boolKey("tailnet_log_upload", "let the tailnet node upload its logs to Tailscale (off: no logs leave the box)", false,
+		func(c *Config) *bool { return &c.TailnetLogUpload }),
+	strKey("tailnet_control_url", "tailnet coordination server URL (empty: Tailscale's; set for Headscale)",
+		constant(""), func(c *Config) *string { return &c.TailnetControlURL }, parseURL),
 	durKey("session_idle", "a signed-in device unused this long is signed out",
 		DefaultSessionIdle, func(c *Config) *time.Duration { return &c.SessionIdle }),
 	durKey("session_max", "a signed-in device is signed out this long after sign-in",
 		DefaultSessionMax, func(c *Config) *time.Duration { return &c.SessionMax }),
+	within(durKey("transfer_code_ttl", "a guest's file transfer pairing code expires this long after it is made",
+		DefaultTransferCodeTTL, func(c *Config) *time.Duration { return &c.TransferCodeTTL }), time.Minute, 24*time.Hour),
 }

@@ -20,7 +20,7 @@ type Setting struct {
 func (c *Config) Settings() []Setting {
 	out := make([]Setting, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, Setting{Key: k.Name, Value: k.get(c), Source: c.Source(k.Name), Env: k.Env(), Flag: "--" + k.Flag()})
+		out = append(out, Setting{Key: k.Name, Value: k.shown(c), Source: c.Source(k.Name), Env: k.Env(), Flag: "--" + k.Flag()})
 	}
 	return out
 }
@@ -34,7 +34,7 @@ func (c *Config) WriteTOML(w io.Writer) error {
 		fmt.Fprintf(w, "# effective configuration (no file)\n")
 	}
 	for _, k := range keys {
-		v := k.get(c)
+		v := k.shown(c)
 		if k.Kind != KindBool {
 			v = strconv.Quote(v)
 		}

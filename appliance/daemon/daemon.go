@@ -25,6 +25,7 @@ import (
 	"github.com/hearth-home/hearth/appliance/metrics"
 	"github.com/hearth-home/hearth/appliance/store"
 	"github.com/hearth-home/hearth/appliance/systemd"
+	"github.com/hearth-home/hearth/appliance/transfer"
 	"github.com/hearth-home/hearth/appliance/voice"
 	"github.com/hearth-home/hearth/appliance/web"
 	"github.com/hearth-home/hearth/webui"
@@ -63,7 +64,9 @@ type Daemon struct {
 	web      *web.Server
 	certs    *certs.Manager
 	mdns     *discovery.Announcer
+	tailnet  *tailnetParts // nil unless --tailnet
 	voice    *voice.Service
+	transfer *transfer.Service
 	relay    *relayParts
 	relayErr error // why the relay is off
 	metrics  *metrics.Registry
@@ -104,6 +107,9 @@ func New(opts Options) (*Daemon, error) {
 
 func (d *Daemon) build() error {
 	var err error
+	if err := d.newTailnet(); err != nil {
+		return err
+	}
 	if d.certs, err = d.newCerts(); err != nil {
 		return err
 	}
@@ -133,6 +139,9 @@ func (d *Daemon) build() error {
 			return srv.HandleRealtime(ctx, c, typ, data)
 		},
 		ErrorCode: func(err error) string {
+			if c := transfer.Code(err); c != "" {
+				return c
+			}
 			if c := voice.Code(err); c != "error" {
 				return c
 			}
@@ -143,16 +152,21 @@ func (d *Daemon) build() error {
 				d.voice.Disconnected(c)
 			}
 		}})
+	if d.transfer, err = d.newTransfer(); err != nil {
+		return err
+	}
 	srv, err = web.New(web.Config{Auth: d.auth, Hub: d.hub, Chat: d.chat, UI: webui.Files(), Metrics: d.metrics,
 		Logger: d.log.With("component", "web"), Name: d.cfg.Name, Version: d.opts.Version,
 		TLS: d.cfg.TLS != config.TLSOff, Ready: d.store.Ping, CACert: d.caCert, MobileConfig: d.mobileConfig,
 		TURNCredentials: d.turnCredentials, RelayStats: d.relayStats,
+		Transfer: d.transfer, GuestTURNCredentials: d.guestTURNCredentials,
 		Voice: func(ctx context.Context, c hub.Client, typ string, data json.RawMessage) error {
 			if d.voice == nil {
 				return errors.New("voice is not running")
 			}
 			return d.voice.Handle(ctx, c, typ, data)
-		}})
+		},
+		Tailnet: d.webTailnet(), Addresses: d.addresses, Components: d.components})
 	if err != nil {
 		return err
 	}
@@ -172,7 +186,7 @@ func (d *Daemon) build() error {
 // checks reports the running parts for `hearth doctor`.
 func (d *Daemon) checks(context.Context) []admin.Check {
 	out := []admin.Check{{Name: "serving", Status: admin.CheckOK,
-		Detail: fmt.Sprintf("%s (%d realtime connections)", d.Addr(), d.hub.Online())}, d.relayCheck()}
+		Detail: fmt.Sprintf("%s (%d realtime connections)", d.Addr(), d.hub.Online())}, d.relayCheck(), d.tailnetCheck(), d.addressesCheck()}
 	if d.certs == nil {
 		out = append(out, admin.Check{Name: "tls", Status: admin.CheckWarn, Detail: "off: plain HTTP",
 			Fix: "fine behind a reverse proxy; otherwise set tls = \"local\" so browsers allow the microphone and notifications"})
@@ -324,6 +338,13 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		tlsConfig = d.certs.TLSConfig()
 		d.serveHTTP(plain, d.certs.HTTPChallengeHandler(d.web.PlainHandler(main.Addr().(*net.TCPAddr).Port)), nil)
 	}
+	if d.tailnet != nil {
+		tsPlain := http.Handler(d.web) // tls = off: everything on port 80
+		if tlsConfig != nil {
+			tsPlain = d.web.PlainHandler(443)
+		}
+		d.startTailnet(runCtx, tlsConfig, tsPlain)
+	}
 	web, iceTCP := splitICE(main)
 	d.serveHTTP(web, d.web, tlsConfig)
 
@@ -350,6 +371,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.sweep(runCtx) }()
+	d.runTransfer(runCtx)
 	if d.mdns != nil {
 		d.wg.Add(1)
 		go func() {
@@ -387,7 +409,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 // adminService is the admin operations on this daemon's parts.
 func (d *Daemon) adminService(running bool) *admin.Service {
 	return &admin.Service{Auth: d.auth, Store: d.store, Version: d.opts.Version, Data: d.cfg.Data,
-		BaseURL: d.cfg.BaseURL(), Running: running, Disconnect: d.hub.DisconnectUser, Checks: d.checks}
+		BaseURL: d.cfg.BaseURL(), Running: running, Disconnect: d.disconnectUser, Checks: d.checks}
 }
 
 func (d *Daemon) serveHTTP(l net.Listener, h http.Handler, tlsConfig *tls.Config) {
@@ -400,6 +422,11 @@ func (d *Daemon) serveHTTP(l net.Listener, h http.Handler, tlsConfig *tls.Config
 		ErrorLog:          slog.NewLogLogger(d.log.With("component", "http").Handler(), slog.LevelDebug),
 	}
 	d.mu.Lock()
+	if d.stopped { // a late tailnet listener
+		d.mu.Unlock()
+		l.Close()
+		return
+	}
 	d.servers = append(d.servers, srv)
 	d.mu.Unlock()
 	d.wg.Add(1)
@@ -466,6 +493,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("shut down HTTP: %w", err))
 		}
 	}
+	if d.tailnet != nil {
+		d.tailnet.node.Close() // leave the tailnet once its listeners are done
+	}
 	if d.mdns != nil {
 		d.mdns.Close() // goodbyes while the network is still up
 	}
@@ -513,6 +543,9 @@ func (d *Daemon) Close() error {
 	d.mu.Unlock()
 	if started {
 		return d.Stop(context.Background())
+	}
+	if d.tailnet != nil {
+		d.tailnet.node.Close()
 	}
 	return d.store.Close()
 }

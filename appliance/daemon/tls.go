@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -66,20 +67,41 @@ func (d *Daemon) newCerts() (*certs.Manager, error) {
 		mode = certs.ModeLocal
 	case config.TLSACME:
 		mode = certs.ModeACME
+	case config.TLSTailnet:
+		mode = certs.ModeTailnet
 	default:
-		return nil, fmt.Errorf("tls mode %q needs the tailnet, which this build does not join yet; use --tls local", d.cfg.TLS)
+		return nil, fmt.Errorf("unknown tls mode %q", d.cfg.TLS)
 	}
-	cfg := certs.Config{Mode: mode, KV: CertKV{St: d.store}, Names: tlsNames(d.cfg.Name),
+	cfg := certs.Config{Mode: mode, KV: CertKV{St: d.store}, Names: d.certNames(),
 		Logger: d.log.With("component", "certs")}
-	if mode == certs.ModeACME {
+	switch mode {
+	case certs.ModeACME:
 		if d.cfg.ACMEDomain == "" {
 			return nil, fmt.Errorf("tls mode acme needs acme_domain (the public name to certify)")
 		}
 		cfg.ACME = certs.ACMEConfig{Domains: []string{d.cfg.ACMEDomain}, DirectoryURL: d.cfg.ACMEDirectory, Email: d.cfg.ACMEEmail,
 			HTTPPort: portOf(d.cfg.HTTPListen, 80), TLSPort: portOf(d.cfg.Listen, 443)}
-		cfg.Names = append([]string{d.cfg.ACMEDomain}, cfg.Names...)
+	case certs.ModeTailnet:
+		if d.tailnet == nil {
+			return nil, errors.New("tls mode tailnet needs the tailnet: set tailnet = true (--tailnet), or use --tls local")
+		}
+		// The *.ts.net name from the tailnet's certificate (Let's
+		// Encrypt); every other name, and the tailnet name while that
+		// certificate is not there, from the local CA.
+		cfg.TailnetGetCertificate = d.tailnet.node.GetCertificate
 	}
 	return certs.New(cfg)
+}
+
+// certNames are the names the local CA certifies at start: the public
+// domain (tls = acme) first, then tlsNames. The tailnet's name and
+// addresses are added once the node is up (followTailnetNames).
+func (d *Daemon) certNames() []string {
+	names := tlsNames(d.cfg.Name)
+	if d.cfg.TLS == config.TLSACME && d.cfg.ACMEDomain != "" {
+		names = append([]string{d.cfg.ACMEDomain}, names...)
+	}
+	return names
 }
 
 func portOf(addr string, def int) int {

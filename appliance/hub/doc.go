@@ -3,4 +3,6 @@
 // It checks the Origin, keeps connections alive with pings, bounds each
 // client's send queue and message rate, and closes every connection with a
 // going-away frame on shutdown or when the client's session is revoked.
+// A guest connection (Client.Guest, a file transfer's guest) is no one's
+// presence, gets no replay, and receives only events sent to its session.
 package hub

@@ -24,8 +24,10 @@ const (
 	// further behind, it is told to reload (a "resync" event).
 	MaxReplay = 10000
 	// rate limit for client messages: sustained per second and burst
-	clientRate  = 20
-	clientBurst = 60
+	// (above file transfer's own 50 a second, burst 100, so that its
+	// too_fast refusals come before the connection is cut)
+	clientRate  = 60
+	clientBurst = 120
 )
 
 // Config configures a Hub. Every hook may be nil.
@@ -90,6 +92,10 @@ type Client struct {
 	SessionID string
 	Name      string
 	Addr      netip.Addr // the client's IP address as the server sees it
+	// Guest marks a connection without an account (a file transfer's
+	// guest): it is no one's presence, gets no replay, and receives only
+	// events addressed to its session.
+	Guest bool
 }
 
 // Hub tracks the open connections. It is safe for concurrent use.
@@ -131,13 +137,6 @@ func New(cfg Config) *Hub {
 	return h
 }
 
-type conn struct {
-	ws     *websocket.Conn
-	client Client
-	send   chan []byte
-	cancel context.CancelCauseFunc
-}
-
 // Reasons a connection is closed.
 var (
 	errGoingAway = errors.New("server shutting down")
@@ -149,10 +148,13 @@ var (
 // ErrClosed is returned by Serve once the hub has shut down.
 var ErrClosed = errors.New("hub closed")
 
-// Serve upgrades the request to a WebSocket for client and runs it until
-// either side closes it. The Origin must match the Host. A client that
-// reconnects passes ?since=ID (the last event ID it saw) and first receives
-// the stored events it missed, then live ones, each exactly once.
+// Serve upgrades the request to a WebSocket for client and returns; the
+// connection runs in a goroutine of its own until either side closes it
+// (Close waits for it). Returning frees the HTTP server's buffers and the
+// request's stack, which an idle connection would otherwise keep. The
+// Origin must match the Host. A client that reconnects passes ?since=ID
+// (the last event ID it saw) and first receives the stored events it
+// missed, then live ones, each exactly once.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) error {
 	var since uint64
 	if s := r.URL.Query().Get("since"); s != "" {
@@ -170,53 +172,78 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) error
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer h.wg.Done()
+	running := false
+	defer func() {
+		if !running {
+			h.wg.Done()
+		}
+	}()
 
-	ws, err := websocket.Accept(w, r, nil) // nil options: Origin must equal Host
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := websocket.Accept(hj, r, nil) // nil options: Origin must equal Host
 	if err != nil {
 		return nil // Accept has written the response
 	}
-	ws.SetReadLimit(MaxMessageBytes)
+	// Messages up to twice the limit are read, so a handler can refuse an
+	// oversized one with an error event rather than a dropped connection.
+	ws.SetReadLimit(2 * MaxMessageBytes)
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
-	c := &conn{ws: ws, client: client, send: make(chan []byte, h.queue), cancel: cancel}
+	// writing: queued events wait until hello and the replay are written.
+	c := &conn{h: h, ws: ws, bc: hj.bc, client: client, ctx: ctx, cancel: cancel, writing: true}
 
 	upto, ok := h.register(c)
 	if !ok {
 		ws.Close(websocket.StatusGoingAway, errGoingAway.Error())
 		return ErrClosed
 	}
+	running = true
+	go h.run(ctx, c, since, upto)
+	return nil
+}
+
+// run writes hello and the missed events, then reads the client's
+// messages until the connection ends.
+func (h *Hub) run(ctx context.Context, c *conn, since, upto uint64) {
+	defer h.wg.Done()
 	defer h.unregister(c)
+	ws, client := c.ws, c.client
+
+	// The connection is closed, with a code saying why, once its context
+	// ends: by the client leaving (the read below fails), or by the hub.
+	closed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(closed)
+		cause := context.Cause(ctx)
+		code := websocket.StatusNormalClosure
+		switch {
+		case errors.Is(cause, errGoingAway):
+			code = websocket.StatusGoingAway
+		case errors.Is(cause, errSlow), errors.Is(cause, errFlood):
+			code = websocket.StatusPolicyViolation
+		}
+		reason := ""
+		if cause != nil && !errors.Is(cause, context.Canceled) {
+			reason = cause.Error()
+		}
+		ws.Close(code, reason)
+	})
+	defer stop()
 
 	hello := map[string]any{"user_id": client.UserID, "session_id": client.SessionID, "version": h.cfg.Version, "last_id": upto}
-	if err := h.write(ctx, c, envelope("hello", 0, hello)); err != nil {
+	if err := c.writeBatch([][]byte{frame(envelope("hello", 0, hello))}); err != nil {
 		c.cancel(err)
-	} else if since > 0 && since < upto {
+	} else if since > 0 && since < upto && !client.Guest {
 		h.replay(ctx, c, since, upto)
 	}
+	c.release()
+	c.keepalive(h.ping)
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Reading has its own context: cancelling a Read's context makes the
-		// library drop the connection without the close frame sent below.
-		h.readLoop(context.WithoutCancel(ctx), c)
-	}()
-	h.writeLoop(ctx, c)
-	cause := context.Cause(ctx)
-	code := websocket.StatusNormalClosure
-	switch {
-	case errors.Is(cause, errGoingAway):
-		code = websocket.StatusGoingAway
-	case errors.Is(cause, errSlow), errors.Is(cause, errFlood):
-		code = websocket.StatusPolicyViolation
-	}
-	reason := ""
-	if cause != nil && !errors.Is(cause, context.Canceled) {
-		reason = cause.Error()
-	}
-	ws.Close(code, reason)
-	<-done
-	return nil
+	// Reading has its own context: cancelling a Read's context makes the
+	// library drop the connection without the close frame sent above.
+	h.readLoop(context.WithoutCancel(ctx), c)
+	c.end()
+	c.cancel(nil)
+	<-closed
 }
 
 // register adds c to the live audience and returns the last event ID
@@ -230,6 +257,10 @@ func (h *Hub) register(c *conn) (uint64, bool) {
 		return 0, false
 	}
 	h.conns[c] = struct{}{}
+	if c.client.Guest {
+		h.mu.Unlock()
+		return h.next - 1, true
+	}
 	h.users[c.client.UserID]++
 	first := h.users[c.client.UserID] == 1
 	if first {
@@ -245,6 +276,13 @@ func (h *Hub) register(c *conn) (uint64, bool) {
 func (h *Hub) unregister(c *conn) {
 	h.mu.Lock()
 	delete(h.conns, c)
+	if c.client.Guest {
+		h.mu.Unlock()
+		if h.cfg.Disconnected != nil {
+			h.cfg.Disconnected(c.client)
+		}
+		return
+	}
 	h.users[c.client.UserID]--
 	last := h.users[c.client.UserID] <= 0
 	if last {
@@ -279,31 +317,37 @@ func (h *Hub) Presence() map[string]string {
 	return out
 }
 
+// replay writes the stored events c missed, in batches.
 func (h *Hub) replay(ctx context.Context, c *conn, since, upto uint64) {
 	if h.cfg.Replay == nil {
 		return
 	}
+	var batch [][]byte
+	flush := func() error {
+		err := c.writeBatch(batch)
+		batch = batch[:0]
+		return err
+	}
 	err := h.cfg.Replay(ctx, c.client.UserID, since, upto, func(ev Event) error {
-		return h.write(ctx, c, envelope(ev.Type, ev.ID, ev.Data))
+		batch = append(batch, frame(envelope(ev.Type, ev.ID, ev.Data)))
+		if len(batch) < 64 {
+			return nil
+		}
+		return flush()
 	})
+	if err == nil {
+		err = flush()
+	}
 	switch {
 	case errors.Is(err, ErrTooFarBehind):
-		if err := h.write(ctx, c, envelope("resync", 0, map[string]uint64{"last_id": upto})); err != nil {
+		batch = append(batch[:0], frame(envelope("resync", 0, map[string]uint64{"last_id": upto})))
+		if err := flush(); err != nil {
 			c.cancel(err)
 		}
 	case err != nil:
 		h.log.Warn("replay events", "user", c.client.Name, "since", since, "err", err)
 		c.cancel(fmt.Errorf("replay: %w", err))
 	}
-}
-
-// write sends one message. Its context carries only a timeout: cancelling
-// a write's context makes the library drop the connection without a close
-// frame, so a connection being closed finishes its current write first.
-func (h *Hub) write(_ context.Context, c *conn, b []byte) error {
-	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return c.ws.Write(wctx, websocket.MessageText, b)
 }
 
 func envelope(typ string, id uint64, data any) []byte {
@@ -316,38 +360,6 @@ func envelope(typ string, id uint64, data any) []byte {
 	}
 	b, _ := json.Marshal(Envelope{Type: typ, ID: id, Data: raw})
 	return b
-}
-
-func (c *conn) enqueue(b []byte) {
-	select {
-	case c.send <- b:
-	default:
-		c.cancel(errSlow)
-	}
-}
-
-func (h *Hub) writeLoop(ctx context.Context, c *conn) {
-	t := time.NewTicker(h.ping)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case b := <-c.send:
-			if err := h.write(ctx, c, b); err != nil {
-				c.cancel(fmt.Errorf("write: %w", err))
-				return
-			}
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(context.Background(), h.ping)
-			err := c.ws.Ping(pctx)
-			cancel()
-			if err != nil {
-				c.cancel(fmt.Errorf("keepalive: %w", err))
-				return
-			}
-		}
-	}
 }
 
 func (h *Hub) readLoop(ctx context.Context, c *conn) {
@@ -396,6 +408,10 @@ func (h *Hub) handle(ctx context.Context, c *conn, env Envelope) {
 	case "ping":
 		c.enqueue(envelope("pong", 0, nil))
 	case "presence":
+		if c.client.Guest {
+			c.enqueue(errorEvent("refused", "guests have no presence"))
+			return
+		}
 		var p struct {
 			State string `json:"state"`
 		}
@@ -422,13 +438,25 @@ func (h *Hub) handle(ctx context.Context, c *conn, env Envelope) {
 					code = c
 				}
 			}
-			c.enqueue(errorEvent(code, err.Error()))
+			c.enqueue(errorEventRef(code, err))
 		}
 	}
 }
 
 func errorEvent(code, msg string) []byte {
 	return envelope("error", 0, map[string]string{"code": code, "message": msg})
+}
+
+// errorEventRef is the error event for a Handle error; an error with a
+// Ref() string method (the client's request reference) has it echoed as
+// "ref".
+func errorEventRef(code string, err error) []byte {
+	data := map[string]string{"code": code, "message": err.Error()}
+	var r interface{ Ref() string }
+	if errors.As(err, &r) && r.Ref() != "" {
+		data["ref"] = r.Ref()
+	}
+	return envelope("error", 0, data)
 }
 
 // Publish delivers an event to every connection in its audience. Stored
@@ -457,12 +485,29 @@ func (h *Hub) Publish(ev Event) {
 }
 
 func (h *Hub) deliver(ev Event) {
-	b := envelope(ev.Type, ev.ID, ev.Data)
+	f := frame(envelope(ev.Type, ev.ID, ev.Data)) // framed once for everyone
+	// A channel event asks Visible once per user, not per connection.
+	byUser := ev.Channel != "" && len(ev.Users) == 0 && len(ev.Sessions) == 0 && h.cfg.Visible != nil
+	var visible map[string]bool
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.conns {
-		if h.inAudience(c.client, &ev) {
-			c.enqueue(b)
+		in := false
+		if byUser && !c.client.Guest {
+			v, known := visible[c.client.UserID]
+			if !known {
+				if visible == nil {
+					visible = map[string]bool{}
+				}
+				v = h.cfg.Visible(c.client.UserID, ev.Channel)
+				visible[c.client.UserID] = v
+			}
+			in = v
+		} else {
+			in = h.inAudience(c.client, &ev)
+		}
+		if in {
+			c.enqueueFrame(f)
 		}
 	}
 }
@@ -476,6 +521,9 @@ func (h *Hub) inAudience(c Client, ev *Event) bool {
 			}
 		}
 		return false
+	}
+	if c.Guest {
+		return false // guests get only what is sent to their session
 	}
 	if len(ev.Users) > 0 {
 		for _, u := range ev.Users {
@@ -503,6 +551,18 @@ func (h *Hub) HasAddr(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// Clients returns who is on each open connection (a session with two
+// connections appears twice), guests included.
+func (h *Hub) Clients() []Client {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]Client, 0, len(h.conns))
+	for c := range h.conns {
+		out = append(out, c.client)
+	}
+	return out
 }
 
 // Online returns the number of open connections.

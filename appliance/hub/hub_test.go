@@ -233,3 +233,46 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// A client that stops reading is cut off once its queue is full; the
+// others get every event, whole and in order, meanwhile (large events fill
+// the socket's buffers, so writes are partial and queued).
+func TestSlowClientCutOffOthersUnaffected(t *testing.T) {
+	l := &log{}
+	h, url := newHub(t, l, nil)
+	slow := dial(t, url, "slow", 0)
+	fast := dial(t, url, "fast", 0)
+	big := strings.Repeat("x", 48<<10)
+	const n = 400 // more than the queue of 256, and megabytes in all
+	done := make(chan error, 1)
+	go func() {
+		for want := uint64(1); want <= n; want++ {
+			m := read(t, fast)
+			var d struct{ N uint64 }
+			if err := json.Unmarshal(m.Data, &d); err != nil || m.ID != want || d.N != want {
+				done <- fmt.Errorf("fast client got event %d (%s…), want %d", m.ID, m.Data[:min(len(m.Data), 20)], want)
+				return
+			}
+		}
+		done <- nil
+	}()
+	for id := uint64(1); id <= n; id++ {
+		h.Publish(hub.Event{ID: id, Type: "message.new", Data: map[string]any{"n": id, "text": big}})
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The slow client finds its connection closed for being too slow.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, _, err := slow.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+			t.Fatalf("slow client's connection ended with %v, want a policy-violation close", err)
+		}
+		break
+	}
+}

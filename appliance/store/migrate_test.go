@@ -34,7 +34,7 @@ func TestMigrateFromSchemaV1(t *testing.T) {
 		if err != nil || string(id) != "u1" {
 			t.Errorf("user name index after migration = %q, %v", id, err)
 		}
-		for _, b := range []string{store.BucketChannels, store.BucketMessages, store.BucketEvents, store.BucketCerts} {
+		for _, b := range []string{store.BucketChannels, store.BucketMessages, store.BucketEvents, store.BucketCerts, store.BucketTransfers} {
 			if _, err := tx.Count(b); err != nil {
 				t.Errorf("bucket %s missing after migration: %v", b, err)
 			}

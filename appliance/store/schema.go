@@ -27,6 +27,8 @@ const (
 	BucketAttachments   = "attachments"   // chat: attachment ID → Attachment
 
 	BucketCerts = "certs" // certs: certificates, CA and ACME account, locks
+
+	BucketTransfers = "transfers" // transfer: user ID/transfer ID/direction → history record
 )
 
 const keySchema = "schema_version"
@@ -45,6 +47,7 @@ var migrations = []migration{
 	{Version: 2, Name: "chat", Apply: createBuckets(BucketChannels, BucketGroups, BucketMessages, BucketReads,
 		BucketNotifications, BucketEvents, BucketSearch, BucketIdempotency, BucketAttachments)},
 	{Version: 3, Name: "certificates", Apply: createBuckets(BucketCerts)},
+	{Version: 4, Name: "transfer history", Apply: createBuckets(BucketTransfers)},
 }
 
 // SchemaVersionSupported is the newest schema version this build knows.

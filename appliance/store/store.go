@@ -33,6 +33,8 @@ var (
 	ErrNoSpace = errors.New("no space left on the data disk")
 	// ErrNotFound is returned by lookups that require a record to exist.
 	ErrNotFound = errors.New("record not found")
+	// ErrClosed is returned by Update once the store is closed.
+	ErrClosed = errors.New("database is closed")
 )
 
 // Options configures Open. The zero value is ready to use.
@@ -41,15 +43,16 @@ type Options struct {
 	Timeout time.Duration
 	// ReadOnly opens the file with a shared lock and applies no migrations.
 	ReadOnly bool
-	// BatchDelay is how long a write waits for others to share its commit;
-	// zero means 2ms.
-	BatchDelay time.Duration
+	// MaxBatch bounds how many Update calls share one commit; zero means
+	// DefaultMaxBatch.
+	MaxBatch int
 }
 
 // Store is an open database. It is safe for concurrent use.
 type Store struct {
 	db   *bolt.DB
 	path string
+	w    *committer // nil when read-only
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
@@ -74,10 +77,6 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, classify(err))
 	}
-	db.MaxBatchDelay = opts.BatchDelay
-	if db.MaxBatchDelay == 0 {
-		db.MaxBatchDelay = 2 * time.Millisecond
-	}
 	s := &Store{db: db, path: path}
 	if opts.ReadOnly {
 		_, err = s.SchemaVersion()
@@ -90,6 +89,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if !opts.ReadOnly {
+		s.w = newCommitter(db, opts.MaxBatch)
 	}
 	return s, nil
 }
@@ -124,15 +126,24 @@ func (s *Store) Close() error {
 	if s == nil || s.db == nil {
 		return nil
 	}
+	if s.w != nil {
+		s.w.close() // the queued writes commit first
+	}
 	return s.db.Close()
 }
 
-// Update runs fn in a read-write transaction that may be committed together
-// with concurrent callers' transactions (a group commit). It returns only
-// after the commit is on disk. fn may run more than once if a transaction it
-// shares fails, so it must not have effects outside tx.
+// Update runs fn in a read-write transaction that is committed together
+// with the calls queued while the previous commit was being written (a
+// group commit, by the store's one writer goroutine). It returns only after
+// the commit is on disk. Calls share a transaction in the order they were
+// queued. fn may run more than once if a transaction it shares fails, so it
+// must not have effects outside tx.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	return classify(s.db.Batch(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx}) }))
+	wrapped := func(btx *bolt.Tx) error { return fn(&Tx{btx: btx}) }
+	if s.w == nil {
+		return classify(s.db.Update(wrapped))
+	}
+	return classify(s.w.update(wrapped))
 }
 
 // View runs fn in a read-only transaction.

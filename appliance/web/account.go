@@ -184,7 +184,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request, id *i
 }
 
 func (s *Server) handleCheckInvite(w http.ResponseWriter, r *http.Request, _ *identity) error {
-	inv, err := s.cfg.Auth.CheckInvite(r.PathValue("token"))
+	inv, err := s.cfg.Auth.CheckInviteFrom(r.PathValue("token"), clientAddr(r))
 	if err != nil {
 		return err
 	}

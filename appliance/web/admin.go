@@ -76,6 +76,9 @@ func (s *Server) handleDisableUser(w http.ResponseWriter, r *http.Request, _ *id
 	}
 	if u.Disabled {
 		s.cfg.Hub.DisconnectUser(uid)
+		if s.cfg.Transfer != nil {
+			s.cfg.Transfer.ForgetUser(uid)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": u})
 	return nil

@@ -343,6 +343,12 @@ func (s *Server) handleSaveGroup(w http.ResponseWriter, r *http.Request, id *ide
 // HandleRealtime runs client messages arriving on the realtime connection
 // (the hub's Handle hook): typing indicators for now.
 func (s *Server) HandleRealtime(ctx context.Context, c hub.Client, typ string, data json.RawMessage) error {
+	if strings.HasPrefix(typ, "transfer.") && s.cfg.Transfer != nil {
+		return s.cfg.Transfer.Handle(ctx, c, typ, data)
+	}
+	if c.Guest {
+		return errors.New("a guest may send only transfer messages")
+	}
 	if strings.HasPrefix(typ, "voice.") && s.cfg.Voice != nil {
 		return s.cfg.Voice(ctx, c, typ, data)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hearth-home/hearth/appliance/chat"
 	"github.com/hearth-home/hearth/appliance/qrcode"
 	"github.com/hearth-home/hearth/appliance/store"
+	"github.com/hearth-home/hearth/appliance/transfer"
 )
 
 // Error is an API error with its HTTP status and a stable code.
@@ -81,6 +82,10 @@ var known = []struct {
 	{chat.ErrBadReaction, http.StatusUnprocessableEntity, "invalid_reaction"},
 	{chat.ErrDeleted, http.StatusGone, "message_deleted"},
 	{chat.ErrGuest, http.StatusForbidden, "guest"},
+	{transfer.ErrBadCode, http.StatusNotFound, "invalid_code"},
+	{transfer.ErrBadTicket, http.StatusUnauthorized, "unauthenticated"},
+	{transfer.ErrNotFound, http.StatusNotFound, "transfer_not_found"},
+	{transfer.ErrClosed, http.StatusServiceUnavailable, "shutting_down"},
 }
 
 // toError turns any handler error into an *Error.
@@ -92,6 +97,9 @@ func toError(err error) *Error {
 	var te *auth.ThrottledError
 	if errors.As(err, &te) {
 		return &Error{Status: http.StatusTooManyRequests, Code: "throttled", Message: capital(te.Error()), Err: err}
+	}
+	if e := transferError(err); e != nil {
+		return e
 	}
 	for _, k := range known {
 		if errors.Is(err, k.err) {
@@ -128,6 +136,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var te *auth.ThrottledError
 	if errors.As(err, &te) {
 		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if ra := retryAfter(err); ra != "" {
+		w.Header().Set("Retry-After", ra)
 	}
 	writeJSON(w, e.Status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
 }

@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/hearth-home/hearth/appliance/auth"
 	"github.com/hearth-home/hearth/appliance/chat"
 	"github.com/hearth-home/hearth/appliance/hub"
 	"github.com/hearth-home/hearth/appliance/metrics"
+	"github.com/hearth-home/hearth/appliance/transfer"
 )
 
 // Config configures a Server.
@@ -45,13 +47,30 @@ type Config struct {
 	// Voice runs realtime messages whose type starts with "voice."; nil
 	// refuses them.
 	Voice func(ctx context.Context, c hub.Client, typ string, data json.RawMessage) error
+	// Transfer runs file transfer: realtime messages whose type starts
+	// with "transfer.", guests and the transfer routes (transfer.go); nil
+	// refuses them.
+	Transfer *transfer.Service
+	// GuestTURNCredentials returns relay credentials for a paired guest
+	// (user is "guest:<transfer id>") valid no later than until; nil:
+	// guests get none.
+	GuestTURNCredentials func(host, user string, until time.Time) (any, error)
+	// Tailnet links sign-in by tailnet identity to the tailnet node
+	// (tailnet.go); its zero value means no tailnet.
+	Tailnet TailnetConfig
+	// Addresses lists where this Hearth can be reached (connect.go); nil:
+	// none known.
+	Addresses func() []Address
+	// Components reports each part's state (certs, mdns, tailnet) for the
+	// body of /readyz; nil: none. It must be cheap.
+	Components func() map[string]any
 }
 
 // Server is Hearth's HTTP handler.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	mux     *http.ServeMux
+	mux     *routeMux
 	metrics *metrics.Registry
 	reqs    *metrics.CounterVec
 	index   []byte
@@ -62,7 +81,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil || cfg.Hub == nil || cfg.Chat == nil || cfg.UI == nil {
 		return nil, errors.New("web: Auth, Hub, Chat and UI are required")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: cfg.Metrics}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: newRouteMux(), metrics: cfg.Metrics}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -83,6 +102,7 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Access-Control-Allow-Origin", "*") // the Connect page checks each address
 		w.Write([]byte("ok\n"))
 	})
 	m.Handle("GET /readyz", s.public(s.handleReady))
@@ -101,7 +121,7 @@ func (s *Server) routes() {
 	m.Handle("GET /api/v1/invites/{token}", s.public(s.handleCheckInvite))
 	m.Handle("POST /api/v1/invites/{token}/accept", s.public(s.handleAcceptInvite))
 	m.Handle("GET /api/v1/qr", s.signedIn(s.handleQR))
-	m.Handle("GET /api/v1/ws", s.signedIn(s.handleWS))
+	m.Handle("GET /api/v1/ws", s.memberOrGuest(s.handleWS, s.handleGuestWS))
 
 	m.Handle("GET /api/v1/admin/users", s.admin(s.handleListUsers))
 	m.Handle("POST /api/v1/admin/users", s.admin(s.handleCreateUser))
@@ -113,7 +133,10 @@ func (s *Server) routes() {
 
 	s.chatRoutes()
 	s.trustRoutes()
-	m.Handle("GET /api/v1/turn/credentials", s.signedIn(s.handleTURNCredentials))
+	s.tailnetRoutes()
+	s.connectRoutes()
+	s.transferRoutes()
+	m.Handle("GET /api/v1/turn/credentials", s.memberOrGuest(s.handleTURNCredentials, s.handleGuestTURN))
 	m.Handle("GET /api/v1/admin/relay", s.admin(s.handleRelayStats))
 	m.Handle("/api/", s.public(func(w http.ResponseWriter, r *http.Request, _ *identity) error {
 		return errorf(http.StatusNotFound, "not_found", "No such API endpoint: %s %s.", r.Method, r.URL.Path)
@@ -191,7 +214,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *identity
 			return errorf(http.StatusServiceUnavailable, "not_ready", "Hearth is not ready yet.")
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+	body := map[string]any{"ready": true}
+	if s.cfg.Components != nil {
+		body["components"] = s.cfg.Components()
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 

@@ -37,7 +37,7 @@ func (s *Server) uiRoutes() {
 // matching policy.
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	nonce := newNonce()
-	w.Header().Set("Content-Security-Policy", pageCSP(nonce))
+	w.Header().Set("Content-Security-Policy", s.withOwnOrigins(pageCSP(nonce)))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(bytes.ReplaceAll(s.index, []byte("{{NONCE}}"), []byte(nonce)))

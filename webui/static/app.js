@@ -5,21 +5,25 @@ import { createFrame } from './frame.js';
 import { authPage, h } from './ui.js';
 import * as admin from './pages/admin.js';
 import * as chat from './pages/chat.js';
+import * as connect from './pages/connect.js';
 import * as devices from './pages/devices.js';
 import * as join from './pages/join.js';
 import * as login from './pages/login.js';
 import * as notifications from './pages/notifications.js';
 import * as profile from './pages/profile.js';
 import * as search from './pages/search.js';
+import * as send from './pages/send.js';
+import * as guest from './pages/guest.js';
+import { startTransfers } from './transfer/view.js';
 import * as setup from './pages/setup.js';
-import * as soon from './pages/soon.js';
 import * as voice from './pages/voice.js';
 
-const SECTIONS = { chat, search, notifications, voice, send: soon, profile, devices, admin };
+const SECTIONS = { chat, search, notifications, voice, send, profile, devices, connect, admin };
 
 const root = document.getElementById('root');
 const state = { setupRequired: false, user: null };
 let frame = null;
+let stopTransfers = null; // the frame's file transfers (incoming offers on any page)
 let current = null; // { section, instance } of the page shown in the frame
 
 /** What every page may use. */
@@ -76,6 +80,8 @@ function resolve(path) {
   if (path === '/login') return state.user ? { redirect: home } : { page: login };
   const invite = path.match(/^\/join\/([^/]+)\/?$/);
   if (invite) return { page: join, params: { token: decodeURIComponent(invite[1]) } };
+  const pairing = path.match(/^\/t\/([^/]*)\/?$/);
+  if (pairing) return { page: guest, params: { code: pairing[1] } };
   if (!path.startsWith('/app')) return { redirect: home };
   if (!state.user) return { redirect: '/login' };
   const parts = path.replace(/^\/app\/?/, '').replace(/\/$/, '').split('/');
@@ -89,7 +95,7 @@ function resolve(path) {
 }
 
 function isOurPath(path) {
-  return path === '/' || path === '/setup' || path === '/login' || path.startsWith('/join/') ||
+  return path === '/' || path === '/setup' || path === '/login' || path.startsWith('/join/') || path.startsWith('/t/') ||
     path === '/app' || path.startsWith('/app/');
 }
 
@@ -105,6 +111,8 @@ function route() {
     return;
   }
   leavePage();
+  stopTransfers?.();
+  stopTransfers = null;
   frame?.destroy();
   frame = null;
   const view = h('div', { class: 'view' });
@@ -117,6 +125,7 @@ function route() {
 function showSection({ section, rest, landing = false }) {
   if (!frame) {
     frame = createFrame(ctx);
+    stopTransfers = startTransfers(frame.live);
     root.replaceChildren(frame.el);
   }
   frame.select(section);

@@ -14,6 +14,7 @@ const NAV = [
   { id: 'send', label: 'Send files', short: 'Send' },
   { id: 'profile', label: 'Profile' },
   { id: 'devices', label: 'Devices' },
+  { id: 'connect', label: 'Connect a device', wideOnly: true }, // phones: from the user menu
   { id: 'admin', label: 'Admin', adminOnly: true },
 ];
 
@@ -47,7 +48,7 @@ export function createFrame(ctx) {
       const link = h('a', { href: '/app/' + item.id, 'data-testid': 'nav-' + item.id }, icon(item.id), label);
       if (item.id === 'chat') link.append(navBadge);
       links.set(item.id, link);
-      return h('li', {}, link);
+      return h('li', { class: item.wideOnly ? 'nav-wide-only' : null }, link);
     })));
 
 
@@ -174,6 +175,7 @@ function userMenu(ctx) {
     who,
     h('a', { href: '/app/profile', class: 'menu-item', text: 'Profile' }),
     h('a', { href: '/app/devices', class: 'menu-item', text: 'Devices' }),
+    h('a', { href: '/app/connect', class: 'menu-item', 'data-testid': 'menu-connect', text: 'Connect a device' }),
     h('button', { type: 'button', class: 'menu-item', 'data-testid': 'sign-out', onclick: () => ctx.signOut() },
       icon('signout'), 'Sign out'));
   const el = h('div', { class: 'menu' }, button, list);

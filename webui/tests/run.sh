@@ -2,6 +2,7 @@
 # Browser tests of the web UI against a real hearth binary, in a private network namespace.
 #
 #   HEARTH_BIN=/path/to/hearth [OUT=dir] [TESTS="shell chat voice"] webui/tests/run.sh
+#   (a NAME without NAME.test.mjs runs NAME.mjs with plain node: a benchmark)
 #   (or: run.sh /path/to/hearth)
 #
 # Each test file (NAME.test.mjs for NAME in TESTS) gets a fresh server and data directory.
@@ -28,7 +29,7 @@ if [[ "${HEARTH_IN_NETNS:-}" != 1 ]]; then
     npm ci --no-audit --no-fund --loglevel=error
   fi
 
-  TESTS="${TESTS:-shell chat voice relay}"
+  TESTS="${TESTS:-shell chat voice relay transfer}"
   export HEARTH_BIN OUT TESTS HEARTH_IN_NETNS=1
   exec unshare --net bash "$here/run.sh"
 fi
@@ -85,8 +86,14 @@ cd "$here"
 status=0
 for name in $TESTS; do
   start_server "$name"
-  HEARTH_URL="http://127.0.0.1:$port" SETUP_TOKEN="$SETUP_TOKEN" OUT="$OUT" \
-    node --test --test-reporter=spec "$name.test.mjs" || status=$?
+  if [[ -f "$name.test.mjs" ]]; then
+    HEARTH_URL="http://127.0.0.1:$port" SETUP_TOKEN="$SETUP_TOKEN" OUT="$OUT" \
+      node --test --test-reporter=spec "$name.test.mjs" || status=$?
+  else
+    # A benchmark (NAME.mjs): prints its figures, asserts nothing about them.
+    HEARTH_URL="http://127.0.0.1:$port" SETUP_TOKEN="$SETUP_TOKEN" OUT="$OUT" \
+      node "$name.mjs" || status=$?
+  fi
   stop_server
 done
 exit "$status"

@@ -8,6 +8,7 @@ import {
 import { groupsSection } from './groups.js';
 import { invitesSection } from './invites.js';
 import { relaySection } from './relay.js';
+import { tailnetSection } from './tailnet.js';
 
 const ROLE_WORDS = { admin: 'Admin', member: 'Member', guest: 'Guest' };
 
@@ -21,7 +22,7 @@ export function render(view, ctx) {
   }
   const users = usersSection(ctx);
   const groups = groupsSection(ctx);
-  view.append(users.el, addUserSection(ctx, users.reload), groups.el, invitesSection(), relaySection());
+  view.append(users.el, addUserSection(ctx, users.reload), groups.el, invitesSection(), relaySection(), tailnetSection());
   users.reload();
   return { destroy: groups.destroy };
 }

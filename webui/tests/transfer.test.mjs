@@ -1,0 +1,355 @@
+// Browser test of file transfer against a real Hearth server: Alex sends a 200 MB file from the
+// Send page to Sam's browser (progress, verified SHA-256 of the downloaded file on disk, the
+// same check code on both screens); a guest in a third browser pairs by code and receives
+// through the relay only (getStats); a file left for someone offline lands as a DM
+// attachment; history lists and clears; the CLI sends to and receives from a browser.
+// Env as for shell.test.mjs (run.sh starts a fresh server and sets it), plus HEARTH_BIN.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+import { BASE, DESKTOP, OUT, PHONE, SETUP_TOKEN, callAPI, go } from './lib.mjs';
+
+const ALEX = { name: 'alex', display: 'Alex Admin', password: 'hearth-admin-pw' };
+const SAM = { name: 'sam', display: 'Sam', password: 'hearth-member-pw' };
+const KIM = { name: 'kim', display: 'Kim', password: 'hearth-kim-pw-1' };
+const MB = 1024 * 1024;
+
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+];
+
+let tmp;
+
+/** Runs the hearth binary (HEARTH_BIN) with args; resolves with its output, rejects on failure. */
+function run(args, timeout) {
+  return promisify(execFile)(process.env.HEARTH_BIN, args, { timeout, maxBuffer: 16 * MB, env: { ...process.env, HOME: tmp } })
+    .catch((err) => {
+      throw new Error(`hearth ${args.join(' ')} failed: ${err.message}\n${err.stdout}\n${err.stderr}`);
+    });
+}
+
+/** As lib.mjs's openBrowser (watched for errors and CSP violations), with downloads kept. */
+async function openBrowser(label) {
+  const profile = await mkdtemp(join(tmpdir(), `hearth-transfer-${label}-`));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: DESKTOP,
+    acceptDownloads: true,
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  const problems = [];
+  const browser = { context, page, problems };
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(text)) return;
+    if (msg.type() === 'error' || /Content Security Policy/i.test(text)) {
+      problems.push(`${label} console ${msg.type()}: ${text} (${msg.location().url})`);
+    }
+  });
+  page.on('pageerror', (err) => problems.push(`${label} page error: ${err.message}`));
+  page.on('dialog', (dialog) => {
+    problems.push(`${label} unexpected ${dialog.type()} dialog: ${dialog.message()}`);
+    dialog.dismiss().catch(() => {});
+  });
+  page.on('response', (res) => {
+    const path = new URL(res.url()).pathname;
+    if (res.status() >= 500 || (res.status() >= 400 && !path.startsWith('/api/'))) problems.push(`${label} ${res.status()} for ${path}`);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
+    });
+  });
+  browser.close = async () => {
+    await context.close();
+    await rm(profile, { recursive: true, force: true });
+  };
+  return browser;
+}
+
+/** transfer-NAME-{phone,phone-dark,desktop}.png, checking nothing overflows sideways. */
+async function screenshots(page, name, only = ['phone', 'phone-dark', 'desktop'], target = null) {
+  for (const [suffix, viewport, colorScheme] of [['phone', PHONE, 'light'], ['phone-dark', PHONE, 'dark'], ['desktop', DESKTOP, 'light']]) {
+    if (!only.includes(suffix)) continue;
+    await page.setViewportSize(viewport);
+    await page.emulateMedia({ colorScheme });
+    await page.waitForTimeout(200);
+    if (target) await target.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${name} at ${suffix} is ${overflow}px wider than the screen`);
+    await page.screenshot({ path: join(OUT, `transfer-${name}-${suffix}.png`) });
+  }
+  await page.setViewportSize(DESKTOP);
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+/** Writes size random bytes to path; resolves with their SHA-256 (hex). */
+async function randomFile(path, size) {
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  for (let left = size; left > 0;) {
+    const n = Math.min(left, 4 * MB);
+    const b = randomBytes(n);
+    hash.update(b);
+    if (!out.write(b)) await new Promise((resolve) => out.once('drain', resolve));
+    left -= n;
+  }
+  await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+  return hash.digest('hex');
+}
+
+async function sha256File(path) {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+/** The local candidate type of the transfer's selected ICE pair, from getStats in the page. */
+function candidateType(page, id) {
+  return page.evaluate(async (tid) => {
+    const t = window.__hearthTransfer?.get(tid);
+    if (!t?.pc) return '';
+    const stats = await t.pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    if (!pair) stats.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
+    return pair ? stats.get(pair.localCandidateId)?.candidateType || '' : '';
+  }, id);
+}
+
+/** Collects the manager's progress events in the page (bytes seen per transfer). */
+function watchProgress(page) {
+  return page.evaluate(() => {
+    window.__progress = [];
+    window.__hearthTransfer.on((kind, t) => {
+      if (kind === 'progress') window.__progress.push(t.bytes);
+    });
+  });
+}
+
+const card = (page) => page.getByTestId('tx-card').first();
+
+describe('Hearth file transfer', () => {
+  let a; // Alex, the sender
+  let b; // Sam, the receiver
+  let c; // a guest, then Kim
+  const ids = {};
+  let csrf = '';
+
+  before(async () => {
+    await mkdir(OUT, { recursive: true });
+    tmp = await mkdtemp(join(tmpdir(), 'hearth-transfer-files-'));
+    a = await openBrowser('alex');
+    b = await openBrowser('sam');
+    c = await openBrowser('guest');
+    await go(a.page, '/login');
+    const setup = await callAPI(a.page, 'POST', '/setup',
+      { token: SETUP_TOKEN, name: ALEX.name, display_name: ALEX.display, password: ALEX.password });
+    assert.ok(setup.status < 300, JSON.stringify(setup.body));
+    csrf = setup.body.csrf;
+    ids.alex = setup.body.user.id;
+    for (const u of [SAM, KIM]) {
+      const added = await callAPI(a.page, 'POST', '/admin/users',
+        { name: u.name, display_name: u.display, password: u.password, role: 'member' }, csrf);
+      assert.ok(added.status < 300, JSON.stringify(added.body));
+      ids[u.name] = added.body.user?.id;
+    }
+    await go(b.page, '/login');
+    const login = await callAPI(b.page, 'POST', '/auth/login', { name: SAM.name, password: SAM.password });
+    assert.ok(login.status < 300, JSON.stringify(login.body));
+    ids.sam = login.body.user.id;
+  });
+
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await c?.close();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  const only = process.env.TRANSFER_ONLY; // "cli": the CLI tests alone (while debugging)
+  const web = only === 'cli' ? it.skip : it;
+
+  web('shows the household\u2019s online devices on the Send page', async () => {
+    for (const { page } of [a, b]) {
+      await go(page, '/app/send');
+      await page.locator('[data-testid=live][data-state=online]').waitFor();
+    }
+    assert.equal(await a.page.title(), 'Send files \u00b7 Hearth');
+    await a.page.locator(`[data-testid=send-person][data-user="${ids.sam}"]`).waitFor({ timeout: 20000 });
+    assert.match(await a.page.getByTestId('send-offline').textContent(), /Kim/);
+    await screenshots(a.page, 'send');
+  });
+
+  web('sends 200 MB browser to browser with progress and a verified hash on disk', async () => {
+    const src = join(tmp, 'big-200.bin');
+    const want = await randomFile(src, 200 * MB);
+    await a.page.getByTestId('send-file-input').setInputFiles(src);
+    await a.page.getByTestId('send-chosen').getByText('big-200.bin').waitFor();
+    await watchProgress(a.page);
+    await watchProgress(b.page);
+    await a.page.locator(`[data-testid=send-person][data-user="${ids.sam}"] [data-testid=send-to-device]`).first().click();
+
+    const dialog = b.page.getByTestId('tx-incoming');
+    await dialog.waitFor();
+    assert.match(await dialog.textContent(), /^alex \(.*\) wants to send you files/);
+    assert.match(await b.page.getByTestId('tx-offer-summary').textContent(), /1 file, 210 MB/);
+    await screenshots(b.page, 'incoming');
+    const download = b.page.waitForEvent('download', { timeout: 60000 });
+    await b.page.getByTestId('tx-accept-downloads').click();
+
+    // Progress on both sides while it runs.
+    await a.page.waitForFunction(() => window.__progress.some((n) => n > 40 * 1024 * 1024), null, { timeout: 120000 });
+    await screenshots(a.page, 'progress', ['phone', 'desktop']);
+    const dl = await download;
+    const path = await dl.path(); // waits for the download to finish
+    await card(b.page).and(b.page.locator('[data-state=done]')).waitFor({ timeout: 180000 });
+    await card(a.page).and(a.page.locator('[data-state=done]')).waitFor({ timeout: 30000 });
+    assert.equal(dl.suggestedFilename(), 'big-200.bin');
+    assert.equal((await stat(path)).size, 200 * MB);
+    assert.equal(await sha256File(path), want, 'the downloaded file has the sent bytes');
+    const seenA = await a.page.evaluate(() => window.__progress);
+    const seenB = await b.page.evaluate(() => window.__progress);
+    assert.ok(seenA.length >= 50 && seenA.at(-1) === 200 * MB, `sender progress: ${seenA.length} events`);
+    assert.ok(seenB.length >= 50 && seenB.at(-1) === 200 * MB, `receiver progress: ${seenB.length} events`);
+    assert.ok(seenB.every((n, i) => i === 0 || n >= seenB[i - 1]), 'progress only grows');
+    assert.equal(await card(a.page).getByTestId('tx-file').getAttribute('data-result'), 'ok');
+    assert.equal(await card(b.page).getByTestId('tx-file').getAttribute('data-result'), 'ok');
+    const codeA = await card(a.page).getByTestId('tx-verify-code').textContent();
+    const codeB = await card(b.page).getByTestId('tx-verify-code').textContent();
+    assert.match(codeA, /^\d{3} \d{3}$/);
+    assert.equal(codeA, codeB, 'both screens show the same check code');
+    await screenshots(b.page, 'done', ['phone', 'desktop']);
+    await rm(src);
+  });
+
+  web('pairs a guest by code and sends through the relay only', async () => {
+    const src = join(tmp, 'for-guest.bin');
+    const want = await randomFile(src, 48 * MB);
+    await a.page.getByTestId('send-file-input').setInputFiles(src);
+    await a.page.getByTestId('send-guest-start').click();
+    const code = (await a.page.getByTestId('send-guest-code').textContent()).trim();
+    assert.match(code, /^[0-9A-Z]{5}-[0-9A-Z]{5}$/);
+    const link = (await a.page.getByTestId('send-guest-link').textContent()).trim();
+    assert.equal(link, `${BASE}/t/${code.replace('-', '')}`);
+    await a.page.getByTestId('send-guest-qr').and(a.page.locator('img')).evaluate((img) => img.decode());
+    await screenshots(a.page, 'guest-code', ['phone', 'desktop'], a.page.getByTestId('send-guest'));
+
+    await c.page.goto(link);
+    await c.page.getByTestId('guest-pair').click();
+    await c.page.getByTestId('guest-offer').waitFor();
+    assert.match(await c.page.getByTestId('guest-offer').textContent(), /alex wants to send you files/);
+    await screenshots(c.page, 'guest');
+    const download = c.page.waitForEvent('download', { timeout: 60000 });
+    await c.page.getByTestId('tx-accept-downloads').click();
+    const id = await c.page.getByTestId('tx-card').getAttribute('data-id');
+    // While bytes flow: both sides use relay candidates only.
+    await c.page.locator('[data-testid=tx-card][data-state=receiving]').waitFor({ timeout: 30000 });
+    const types = [await candidateType(c.page, id), await candidateType(a.page, id)];
+    assert.deepEqual(types, ['relay', 'relay'], 'guest and sender both on a relay candidate');
+    await screenshots(c.page, 'guest-progress', ['phone']);
+    const path = await (await download).path();
+    await c.page.locator('[data-testid=tx-card][data-state=done]').waitFor({ timeout: 120000 });
+    assert.equal(await sha256File(path), want);
+    const codeC = await c.page.getByTestId('tx-verify-code').textContent();
+    const codeA = await a.page.locator(`[data-testid=tx-card][data-id="${id}"] [data-testid=tx-verify-code]`).textContent();
+    assert.equal(codeC, codeA);
+    await screenshots(c.page, 'guest-done', ['phone', 'desktop']);
+
+    // The code worked once.
+    const again = await callAPI(c.page, 'POST', '/transfer/pair', { code: code.replace('-', '') });
+    assert.ok(again.status >= 400, 'a used code is refused');
+    await rm(src);
+  });
+
+  web('leaves files for someone offline as a direct-message attachment', async () => {
+    const src = join(tmp, 'for-kim.txt');
+    await writeFile(src, 'Hello Kim, the holiday photos follow.\n');
+    await a.page.getByTestId('send-file-input').setInputFiles(src);
+    await a.page.getByTestId('send-offline').locator('summary').click();
+    await a.page.locator(`[data-testid=send-leave][data-user="${ids.kim}"]`).click();
+    await a.page.locator('[data-testid=tx-leave][data-state=done]').waitFor({ timeout: 30000 });
+
+    // Kim signs in later and finds it.
+    await c.page.goto('about:blank');
+    await c.context.clearCookies();
+    await go(c.page, '/login');
+    const login = await callAPI(c.page, 'POST', '/auth/login', { name: KIM.name, password: KIM.password });
+    assert.ok(login.status < 300, JSON.stringify(login.body));
+    const { body } = await callAPI(c.page, 'GET', '/channels');
+    const dm = body.channels.find((ch) => ch.kind === 'dm' && ch.members.includes(ids.alex));
+    assert.ok(dm, 'a direct conversation with Alex');
+    const msgs = await callAPI(c.page, 'GET', `/channels/${dm.id}/messages`);
+    const withFile = msgs.body.messages.find((m) => m.attachments?.some((x) => x.name === 'for-kim.txt'));
+    assert.ok(withFile, 'the message carries the file');
+    const att = withFile.attachments.find((x) => x.name === 'for-kim.txt');
+    const text = await c.page.evaluate(async (url) => (await fetch(url)).text(), `/api/v1/attachments/${att.id}`);
+    assert.equal(text, 'Hello Kim, the holiday photos follow.\n');
+  });
+
+  web('lists the transfers in history and clears it', async () => {
+    await go(a.page, '/app/send');
+    await a.page.getByTestId('send-history-item').first().waitFor();
+    assert.ok(await a.page.getByTestId('send-history-item').count() >= 2);
+    await screenshots(a.page, 'history', ['desktop']);
+    await a.page.getByTestId('send-history-clear').click();
+    await a.page.getByTestId('send-history').getByText('Nothing sent or received yet.').waitFor();
+  });
+
+  it('sends from the browser to `hearth receive` with a guest code', async () => {
+    const src = join(tmp, 'to-cli.bin');
+    const want = await randomFile(src, 20 * MB);
+    await go(a.page, '/app/send');
+    await a.page.locator('[data-testid=live][data-state=online]').waitFor();
+    await a.page.getByTestId('send-file-input').setInputFiles(src);
+    await a.page.getByTestId('send-guest-start').click();
+    const code = (await a.page.getByTestId('send-guest-code').textContent()).trim();
+    const dir = await mkdtemp(join(tmp, 'cli-in-'));
+    const { stdout, stderr } = await run(['receive', code, '--dir', dir, '--url', BASE], 120000);
+    assert.deepEqual(await readdir(dir), ['to-cli.bin'], `hearth receive wrote: ${stdout}${stderr}`);
+    assert.equal(await sha256File(join(dir, 'to-cli.bin')), want);
+    await a.page.locator('[data-testid=tx-card][data-state=done]').first().waitFor({ timeout: 30000 });
+    const codeA = (await card(a.page).getByTestId('tx-verify-code').textContent()).trim();
+    assert.ok(`${stdout}${stderr}`.includes(codeA), `the CLI shows the check code ${codeA}: ${stdout}${stderr}`);
+  });
+
+  it('sends from `hearth send --to` to the browser', async () => {
+    const src = join(tmp, 'from-cli.bin');
+    const want = await randomFile(src, 20 * MB);
+    const made = await callAPI(a.page, 'POST', '/tokens', { name: 'transfer test' }, csrf);
+    assert.ok(made.status < 300, JSON.stringify(made.body));
+    await go(b.page, '/app/send');
+    await b.page.locator('[data-testid=live][data-state=online]').waitFor();
+    const sending = run(['send', '--to', SAM.name, '--url', BASE, '--token', made.body.token, src], 120000);
+    const dialog = b.page.getByTestId('tx-incoming');
+    await dialog.waitFor({ timeout: 30000 });
+    assert.match(await b.page.getByTestId('tx-offer-summary').textContent(), /1 file, 21 MB/);
+    const download = b.page.waitForEvent('download', { timeout: 60000 });
+    await b.page.getByTestId('tx-accept-downloads').click();
+    const path = await (await download).path();
+    const { stdout, stderr } = await sending;
+    await card(b.page).and(b.page.locator('[data-state=done]')).waitFor({ timeout: 30000 });
+    assert.equal(await sha256File(path), want);
+    const codeB = (await card(b.page).getByTestId('tx-verify-code').textContent()).trim();
+    assert.ok(`${stdout}${stderr}`.includes(codeB), `the CLI shows the check code ${codeB}: ${stdout}${stderr}`);
+  });
+
+  it('had no console errors, CSP violations or failed requests', () => {
+    assert.deepEqual([...a.problems, ...b.problems, ...c.problems], []);
+  });
+});
+
