@@ -132,7 +132,6 @@ func newUser(t *testing.T) *user {
 }
 
 type result struct {
-	code           int
 	stdout, stderr *buffer
 }
 
@@ -322,5 +321,66 @@ func TestCLIGuestByCode(t *testing.T) {
 	checkReceived(t, dir, want)
 	if !strings.Contains(recv.stderr.String(), "path relay/") {
 		t.Errorf("a guest transfer did not go through the relay:\n%s", recv.stderr)
+	}
+}
+
+// TestCLIOfflineDelivery: the member has no device online; with --offline
+// the files arrive as a direct message's attachments.
+func TestCLIOfflineDelivery(t *testing.T) {
+	url := appliance(t)
+	mum, kid := login(t, url, "mum", "correct horse"), login(t, url, "kid", "long enough")
+	src := t.TempDir()
+	content := randomFile(t, filepath.Join(src, "letter.txt"), 5000)
+	res, done := mum.run("", "send", "--to", "kid", filepath.Join(src, "letter.txt"))
+	if code := <-done; code != 1 || !strings.Contains(res.stderr.String(), "--offline") {
+		t.Fatalf("send to an offline member = exit %d, %q; want a hint at --offline", code, res.stderr)
+	}
+	res = mum.mustRun("", "send", "--to", "kid", "--offline", filepath.Join(src, "letter.txt"))
+	if !strings.Contains(res.stdout.String(), "kid is offline: left 1 file(s)") {
+		t.Fatalf("offline send said %q", res.stdout)
+	}
+	// kid finds it in the direct messages, with the same bytes.
+	var creds struct{ Token string }
+	raw, _ := os.ReadFile(filepath.Join(kid.config, "hearth", "cli.json"))
+	json.Unmarshal(raw, &creds)
+	get := func(path string, out any) []byte {
+		req, _ := http.NewRequest("GET", url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+creds.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if out != nil {
+			json.Unmarshal(b, out)
+		}
+		return b
+	}
+	var chans struct {
+		Channels []struct{ ID, Kind string }
+	}
+	get("/api/v1/channels", &chans)
+	var dm string
+	for _, c := range chans.Channels {
+		if c.Kind == "dm" {
+			dm = c.ID
+		}
+	}
+	if dm == "" {
+		t.Fatalf("kid has no direct message channel: %+v", chans)
+	}
+	var msgs struct {
+		Messages []struct {
+			Text        string
+			Attachments []struct{ ID, Name string }
+		}
+	}
+	get("/api/v1/channels/"+dm+"/messages", &msgs)
+	if len(msgs.Messages) != 1 || len(msgs.Messages[0].Attachments) != 1 || msgs.Messages[0].Attachments[0].Name != "letter.txt" {
+		t.Fatalf("direct messages = %+v", msgs)
+	}
+	if got := get("/api/v1/attachments/"+msgs.Messages[0].Attachments[0].ID, nil); !bytes.Equal(got, content) {
+		t.Errorf("the attachment holds %d bytes differing from the file", len(got))
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -226,9 +228,12 @@ func (b *batchConn) writeFrames(frames [][]byte) error {
 }
 
 // writeNow writes as much of f as the socket takes without waiting (none
-// when its buffer is full) and returns how much that was.
+// when its buffer is full, or while the library writes a control frame)
+// and returns how much that was.
 func (b *batchConn) writeNow(f []byte) (int, error) {
-	b.mu.Lock()
+	if !b.mu.TryLock() {
+		return 0, nil
+	}
 	defer b.mu.Unlock()
 	if b.closeSent {
 		return 0, net.ErrClosed
@@ -239,6 +244,9 @@ func (b *batchConn) writeNow(f []byte) (int, error) {
 		n, werr = writeFD(fd, f)
 		return true // never wait for the socket: the caller queues the rest
 	}); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, nil // the last batch's deadline: the writer sets a new one
+		}
 		return 0, err
 	}
 	if werr == syscall.EAGAIN || werr == syscall.EINTR {

@@ -5,4 +5,6 @@
 // going-away frame on shutdown or when the client's session is revoked.
 // A guest connection (Client.Guest, a file transfer's guest) is no one's
 // presence, gets no replay, and receives only events sent to its session.
+// ClientConn (Dial) is the client side, for programs such as `hearth send`
+// and `hearth receive`.
 package hub

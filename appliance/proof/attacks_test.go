@@ -159,6 +159,17 @@ func TestWebAttacks(t *testing.T) {
 		req := httptest.NewRequest("POST", "http://hearth.local/api/v1/invites/nosuch/accept", strings.NewReader(`{"name":"x","password":"long enough"}`))
 		req.Header.Set("X-Hearth-CSRF", "1")
 		throttled(t, "accepting a guessed invite", h.raw(req))
+		// Guest pairing codes: per address.
+		for range 40 {
+			b := make([]byte, 5)
+			rand.Read(b)
+			req := httptest.NewRequest("POST", "http://hearth.local/api/v1/transfer/pair", strings.NewReader(`{"code":"`+strings.ToUpper(hex.EncodeToString(b))+`"}`))
+			req.Header.Set("X-Hearth-CSRF", "1")
+			if last = h.raw(req); last.status == 429 {
+				break
+			}
+		}
+		throttled(t, "guest code guessing", last)
 	})
 }
 

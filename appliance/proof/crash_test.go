@@ -78,15 +78,16 @@ func TestCrashConsistency(t *testing.T) {
 					mu.Lock()
 					ledger[wt.key] = wt
 					mu.Unlock()
-					if postWrite(ctx, api, ch.ID, wt) == nil {
-						mu.Lock()
-						wt.acked = true
-						tally.acked++
-						if wt.file != nil {
-							tally.ackedFiles++
-						}
-						mu.Unlock()
+					if postWrite(ctx, api, ch.ID, wt) != nil {
+						return // killed: this write is in doubt, the next would be refused
 					}
+					mu.Lock()
+					wt.acked = true
+					tally.acked++
+					if wt.file != nil {
+						tally.ackedFiles++
+					}
+					mu.Unlock()
 				}
 			}()
 		}

@@ -3,6 +3,7 @@ package proof_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hearth-home/hearth/appliance/auth"
 	"github.com/hearth-home/hearth/appliance/config"
@@ -76,6 +78,7 @@ type session struct {
 	cookie string
 	csrf   string
 	userID string
+	bearer string // a guest ticket, sent as Authorization: Bearer
 }
 
 // result is what a request got: its status and error code.
@@ -97,7 +100,10 @@ func (a *appliance) call(method, path string, sess *session, body string) result
 	req.RemoteAddr = lanAddr
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Hearth-CSRF", "1")
-	if sess != nil {
+	switch {
+	case sess != nil && sess.bearer != "":
+		req.Header.Set("Authorization", "Bearer "+sess.bearer)
+	case sess != nil:
 		req.AddCookie(&http.Cookie{Name: "hearth_session", Value: sess.cookie})
 		req.Header.Set("X-Hearth-CSRF", sess.csrf)
 	}
@@ -182,4 +188,37 @@ type tWriter struct{ t testing.TB }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// guestTicket has the member offer a file to a guest over the realtime
+// connection and pairs with the code, as a guest's browser does.
+func (h *household) guestTicket(t *testing.T) string {
+	t.Helper()
+	c, status := dialRT(t, h.url, h.signIn(t, "kid", pw).cookie)
+	if c == nil {
+		t.Fatalf("realtime connection = %d", status)
+	}
+	c.send(t, "transfer.offer", fmt.Sprintf(`{"ts":%d,"nonce":"guest-offer-%d","guest":true,"files":[{"name":"a.txt","size":5,"type":"text/plain"}]}`,
+		time.Now().UnixMilli(), time.Now().UnixNano()))
+	for {
+		typ, data := c.read(t)
+		switch typ {
+		case "error":
+			t.Fatalf("guest offer refused: %s", data)
+		case "transfer.created":
+			var created struct {
+				Code string `json:"code"`
+			}
+			json.Unmarshal(data, &created)
+			r := h.call("POST", "/api/v1/transfer/pair", nil, `{"code":"`+created.Code+`"}`)
+			var tk struct {
+				Ticket string `json:"ticket"`
+			}
+			jsonInto(r.body, &tk)
+			if r.status != 200 || tk.Ticket == "" {
+				t.Fatalf("pair with code %q = %d %s", created.Code, r.status, r.body)
+			}
+			return tk.Ticket
+		}
+	}
 }

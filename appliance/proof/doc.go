@@ -8,5 +8,7 @@
 // Every test here is in the external package proof_test; this file is the
 // package's only non-test code. Lengths are chosen by environment:
 // HEARTH_PROOF_CYCLES (kill cycles, default 5), HEARTH_SOAK (soak length
-// as a Go duration, or 1 for ten minutes), HEARTH_SOAK_CLIENTS (1000).
+// as a Go duration, or 1 for ten minutes), HEARTH_SOAK_CLIENTS (1000),
+// HEARTH_SOAK_RATE (messages a second, 4), HEARTH_SOAK_VOICE (voice
+// participants, 20), HEARTH_SOAK_PRESENCE_SECONDS (30).
 package proof

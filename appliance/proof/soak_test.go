@@ -2,11 +2,13 @@ package proof_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,6 +111,9 @@ func TestSoak(t *testing.T) {
 	rate := envInt("HEARTH_SOAK_RATE", 4) // messages a second
 	nVoice := envInt("HEARTH_SOAK_VOICE", 20)
 	every := min(10*time.Second, max(time.Second, length/30))
+	// A browser reports idle after minutes, not seconds: with 1,000
+	// connections each change fans out to all of them.
+	presence := time.Duration(envInt("HEARTH_SOAK_PRESENCE_SECONDS", 30)) * time.Second
 
 	data := t.TempDir()
 	addr := freeAddr(t)
@@ -138,7 +143,7 @@ func TestSoak(t *testing.T) {
 	for i := range clients {
 		clients[i] = newStreamClient(addr, tokens[i%len(tokens)])
 		wg.Add(1)
-		go func() { defer wg.Done(); clients[i].run(ctx, true) }()
+		go func() { defer wg.Done(); clients[i].run(ctx, presence) }()
 		if i%50 == 49 {
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -190,10 +195,14 @@ func TestSoak(t *testing.T) {
 	po := &poster{api: api, ch: ch.ID, prefix: "s"}
 	var keys []string
 	var samples []sample
+	var smu sync.Mutex
 	sampleNow := func(note string) {
 		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
 		defer scancel()
-		samples = append(samples, sample{at: time.Since(start), rssKB: readRSS(p.cmd.Process.Pid), goroutines: readGoroutines(sctx, p.url()), note: note})
+		s := sample{at: time.Since(start), rssKB: readRSS(p.cmd.Process.Pid), goroutines: readGoroutines(sctx, p.url()), note: note}
+		smu.Lock()
+		samples = append(samples, s)
+		smu.Unlock()
 	}
 	sampleNow("start")
 	tick := time.NewTicker(time.Second / time.Duration(rate))
@@ -213,7 +222,7 @@ func TestSoak(t *testing.T) {
 			nextBlip = nextBlip.Add(length / 5)
 		}
 		if time.Now().After(nextSample) {
-			sampleNow(note)
+			go sampleNow(note) // never holds up the poster
 			nextSample = nextSample.Add(every)
 		}
 	}
@@ -232,6 +241,9 @@ func TestSoak(t *testing.T) {
 	waitDelivered(clients, keys, 2*time.Minute)
 	r := checkDelivery(clients, keys)
 	sampleNow("end")
+	slices.SortFunc(samples, func(a, b sample) int { return cmp.Compare(a.at, b.at) })
+	smu.Lock()
+	defer smu.Unlock()
 	t.Logf("soak %v: %d clients × %d messages (%d deliveries), missing %d, duplicated %d, duplicate events %d, resyncs %d, connections %d; chat delivery p50 %v p99 %v max %v",
 		length, r.clients, r.keys, r.clients*r.keys, r.missing, r.duplicated, r.dupEvents, r.resyncs, r.connects, r.p50, r.p99, r.max)
 	t.Logf("voice: %d participants (%d through TURN), %d connected at the end, %d packets received", len(voices), len(voices)/2, connected, voiceRecv)

@@ -32,15 +32,18 @@ type streamClient struct {
 	dupEvents int            // events at or below an ID already seen
 	resyncs   int            // the server gave up replaying (a loss)
 	connects  int
-	latencies []time.Duration
+	connected time.Time       // when the current connection opened
+	latencies []time.Duration // live deliveries only, not replays
 }
 
 func newStreamClient(addr, bearer string) *streamClient {
 	return &streamClient{addr: addr, bearer: bearer, seen: map[string]int{}}
 }
 
-// run connects and reconnects until ctx ends.
-func (c *streamClient) run(ctx context.Context, presence bool) {
+// run connects and reconnects until ctx ends. With presence > 0 the
+// client reports a presence change (online ↔ idle) about that often; each
+// change reaches every connection.
+func (c *streamClient) run(ctx context.Context, presence time.Duration) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		c.mu.Lock()
@@ -66,8 +69,9 @@ func (c *streamClient) run(ctx context.Context, presence bool) {
 		c.mu.Lock()
 		c.ws = ws
 		c.connects++
+		c.connected = time.Now()
 		c.mu.Unlock()
-		if presence {
+		if presence > 0 {
 			go func() {
 				st := []string{"online", "idle"}
 				for i := 0; ctx.Err() == nil; i++ {
@@ -76,7 +80,7 @@ func (c *streamClient) run(ctx context.Context, presence bool) {
 					}
 					select {
 					case <-ctx.Done():
-					case <-time.After(time.Duration(5+rand.IntN(10)) * time.Second):
+					case <-time.After(presence + time.Duration(rand.Int64N(int64(presence)))):
 					}
 				}
 			}()
@@ -125,7 +129,7 @@ func (c *streamClient) event(b []byte) {
 	}
 	c.seen[m.Key]++
 	if at, ok := strings.CutPrefix(strings.Fields(m.Text)[0], "t="); ok {
-		if ns, err := strconv.ParseInt(at, 10, 64); err == nil {
+		if ns, err := strconv.ParseInt(at, 10, 64); err == nil && time.Unix(0, ns).After(c.connected) {
 			c.latencies = append(c.latencies, now.Sub(time.Unix(0, ns)))
 		}
 	}
@@ -244,7 +248,7 @@ func TestRestartAndBlip(t *testing.T) {
 		c := newStreamClient(addr, api.bearer)
 		clients = append(clients, c)
 		wg.Add(1)
-		go func() { defer wg.Done(); c.run(ctx, true) }()
+		go func() { defer wg.Done(); c.run(ctx, 5*time.Second) }()
 	}
 	defer wg.Wait()
 	defer cancel()

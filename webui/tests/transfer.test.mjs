@@ -6,13 +6,12 @@
 // Env as for shell.test.mjs (run.sh starts a fresh server and sets it), plus HEARTH_BIN.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import { BASE, DESKTOP, OUT, PHONE, SETUP_TOKEN, callAPI, go } from './lib.mjs';
@@ -30,12 +29,21 @@ const CHROMIUM_ARGS = [
 
 let tmp;
 
-/** Runs the hearth binary (HEARTH_BIN) with args; resolves with its output, rejects on failure. */
+/** Runs the hearth binary (HEARTH_BIN) with args, stdin closed; resolves with its output, rejects on failure. */
 function run(args, timeout) {
-  return promisify(execFile)(process.env.HEARTH_BIN, args, { timeout, maxBuffer: 16 * MB, env: { ...process.env, HOME: tmp } })
-    .catch((err) => {
-      throw new Error(`hearth ${args.join(' ')} failed: ${err.message}\n${err.stdout}\n${err.stderr}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.env.HEARTH_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: tmp } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; if (process.env.TRANSFER_DEBUG) process.stderr.write(`[cli] ${d}`); });
+    child.stderr.on('data', (d) => { stderr += d; if (process.env.TRANSFER_DEBUG) process.stderr.write(`[cli] ${d}`); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve({ stdout, stderr });
+      else reject(new Error(`hearth ${args.join(' ')} exited ${code ?? signal}\n${stdout}\n${stderr}`));
     });
+  });
 }
 
 /** As lib.mjs's openBrowser (watched for errors and CSP violations), with downloads kept. */
@@ -143,6 +151,47 @@ function watchProgress(page) {
 
 const card = (page) => page.getByTestId('tx-card').first();
 
+// The protocol pieces that need no browser: the worker's SHA-256 and the safe file names
+// (the same table as appliance/transfer/peer's TestSafeName, so both ends agree).
+describe('transfer protocol pieces', () => {
+  it('hashes like SHA-256, fed in any pieces, with its state saved and loaded', async () => {
+    const src = await readFile(new URL('../static/transfer/hash-worker.js', import.meta.url), 'utf8');
+    const Sha256 = new Function('self', `${src}\nreturn Sha256;`)({});
+    const hex = (data) => createHash('sha256').update(data).digest('hex');
+    for (const text of ['', 'abc', 'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq']) {
+      assert.equal(new Sha256().update(Buffer.from(text)).hex(), hex(text), text);
+    }
+    assert.equal(new Sha256().update(new Uint8Array(1e6).fill(0x61)).hex(),
+      'cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0');
+    for (let trial = 0; trial < 100; trial++) {
+      const data = randomBytes(trial * 37 + (trial % 7) * 64);
+      let h = new Sha256();
+      for (let i = 0; i < data.length;) {
+        const n = (trial * 13 + i) % 200;
+        h.update(data.subarray(i, i + n));
+        i += n || 1;
+        if (n === 0) h.update(data.subarray(i - 1, i));
+        if (i % 3 === 0) h = Sha256.load(structuredClone(h.save()));
+      }
+      assert.equal(h.hex(), hex(data), `trial ${trial}`);
+    }
+  });
+
+  it('makes names safe as PROTOCOL.md 3.5 says', async () => {
+    const { numbered, safeName } = await import('../static/transfer/protocol.js');
+    const long = '\u00e9'.repeat(200);
+    for (const [input, want] of [
+      ['../x', 'x'], ['a/../../b', 'a/b'], ['/etc/passwd', 'etc/passwd'], ['CON.txt', '_CON.txt'], ['con', '_con'],
+      ['lpt9.tar.gz', '_lpt9.tar.gz'], ['COM0', 'COM0'], ['CONSOLE', 'CONSOLE'], ['dir/NUL', 'dir/_NUL'],
+      ['a\x00b\x1fc\x7f', 'a_b_c_'], ['back\\slash', 'back_slash'], ['w<i>n:d"o|w?s*', 'w_i_n_d_o_w_s_'],
+      ['./././', 'file'], ['', 'file'], ['..', 'file'], ['a//b/./c', 'a/b/c'], [long, '\u00e9'.repeat(127)],
+      ['r\u00e9sum\u00e9.pdf', 'r\u00e9sum\u00e9.pdf'],
+    ]) assert.equal(safeName(input), want, JSON.stringify(input));
+    for (const [input, n, want] of [['a.txt', 2, 'a (2).txt'], ['archive.tar.gz', 3, 'archive.tar (3).gz'],
+      ['.bashrc', 2, '.bashrc (2)'], ['noext', 2, 'noext (2)']]) assert.equal(numbered(input, n), want);
+  });
+});
+
 describe('Hearth file transfer', () => {
   let a; // Alex, the sender
   let b; // Sam, the receiver
@@ -237,6 +286,36 @@ describe('Hearth file transfer', () => {
     await rm(src);
   });
 
+  web('resumes into a folder after the connection drops, from the last confirmed MiB', async () => {
+    const src = join(tmp, 'resume.bin');
+    const want = await randomFile(src, 40 * MB);
+    // Headless Chromium cannot click the folder picker: the page's private folder stands in for it.
+    await b.page.evaluate(() => { window.__hearthTransferFolder = () => navigator.storage.getDirectory(); });
+    await a.page.getByTestId('send-file-input').setInputFiles(src);
+    await a.page.locator(`[data-testid=send-person][data-user="${ids.sam}"] [data-testid=send-to-device]`).first().click();
+    await b.page.getByTestId('tx-incoming').waitFor();
+    const id = await b.page.getByTestId('tx-incoming').getAttribute('data-id');
+    await b.page.getByTestId('tx-accept').click();
+    await b.page.waitForFunction((tid) => window.__hearthTransfer.get(tid)?.bytes > 12 * 1024 * 1024, id, { timeout: 60000 });
+    await b.page.evaluate((tid) => window.__hearthTransfer.drop(tid), id);
+    await b.page.locator(`[data-testid=tx-card][data-id="${id}"][data-state=interrupted]`).waitFor();
+    await b.page.locator(`[data-testid=tx-card][data-id="${id}"][data-state=done]`).waitFor({ timeout: 120000 });
+    const got = await b.page.evaluate(async (tid) => {
+      const t = window.__hearthTransfer.get(tid);
+      const dir = await navigator.storage.getDirectory();
+      const names = [];
+      for await (const name of dir.keys()) names.push(name);
+      const file = await (await dir.getFileHandle('resume.bin')).getFile();
+      const sum = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+      return { names, resumedFrom: t.recvState.resumedFrom || 0, hex: Array.from(new Uint8Array(sum), (x) => x.toString(16).padStart(2, '0')).join('') };
+    }, id);
+    assert.deepEqual(got.names, ['resume.bin'], 'renamed once verified, no partial file left');
+    assert.ok(got.resumedFrom >= 1024 * 1024 && got.resumedFrom % (64 * 1024) === 0, `resumed from ${got.resumedFrom}`);
+    assert.equal(got.hex, want);
+    await a.page.locator(`[data-testid=tx-card][data-id="${id}"][data-state=done]`).waitFor({ timeout: 30000 });
+    await rm(src);
+  });
+
   web('pairs a guest by code and sends through the relay only', async () => {
     const src = join(tmp, 'for-guest.bin');
     const want = await randomFile(src, 48 * MB);
@@ -301,11 +380,39 @@ describe('Hearth file transfer', () => {
     assert.equal(text, 'Hello Kim, the holiday photos follow.\n');
   });
 
+  web('takes files shared from another app (PWA share target)', async () => {
+    // What the phone's share sheet does: a multipart POST to the manifest's share_target action.
+    const manifest = await (await fetch(`${BASE}/manifest.webmanifest`)).json();
+    assert.equal(manifest.share_target.action, '/transfer/share');
+    await a.page.evaluate(() => {
+      const form = document.createElement('form');
+      form.method = 'POST';
+      form.action = '/transfer/share';
+      form.enctype = 'multipart/form-data';
+      const input = document.createElement('input');
+      input.type = 'file';
+      input.name = 'files';
+      input.id = 'share-files';
+      const text = document.createElement('input');
+      text.name = 'text';
+      text.value = 'Look at this';
+      form.append(input, text);
+      document.body.append(form);
+    });
+    await a.page.locator('#share-files').setInputFiles({ name: 'shared-photo.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not really a photo') });
+    await Promise.all([a.page.waitForURL(`${BASE}/app/send`), a.page.evaluate(() => document.querySelector('#share-files').form.submit())]);
+    await a.page.getByTestId('send-chosen').getByText('shared-photo.jpg').waitFor();
+    await a.page.getByTestId('send-chosen').getByText('Shared note.txt').waitFor();
+    assert.match(await a.page.getByTestId('send-chosen-sum').textContent(), /^2 files/);
+    await a.page.getByTestId('send-chosen').getByRole('button', { name: 'Remove shared-photo.jpg' }).click();
+    await a.page.getByTestId('send-chosen').getByRole('button', { name: 'Remove Shared note.txt' }).click();
+  });
+
   web('lists the transfers in history and clears it', async () => {
     await go(a.page, '/app/send');
     await a.page.getByTestId('send-history-item').first().waitFor();
     assert.ok(await a.page.getByTestId('send-history-item').count() >= 2);
-    await screenshots(a.page, 'history', ['desktop']);
+    await screenshots(a.page, 'history', ['phone', 'desktop'], a.page.getByTestId('send-history'));
     await a.page.getByTestId('send-history-clear').click();
     await a.page.getByTestId('send-history').getByText('Nothing sent or received yet.').waitFor();
   });
@@ -319,7 +426,8 @@ describe('Hearth file transfer', () => {
     await a.page.getByTestId('send-guest-start').click();
     const code = (await a.page.getByTestId('send-guest-code').textContent()).trim();
     const dir = await mkdtemp(join(tmp, 'cli-in-'));
-    const { stdout, stderr } = await run(['receive', code, '--dir', dir, '--url', BASE], 120000);
+    if (process.env.TRANSFER_DEBUG) console.error('code', code);
+    const { stdout, stderr } = await run(['receive', code, '--yes', '--dir', dir, '--url', BASE], 120000);
     assert.deepEqual(await readdir(dir), ['to-cli.bin'], `hearth receive wrote: ${stdout}${stderr}`);
     assert.equal(await sha256File(join(dir, 'to-cli.bin')), want);
     await a.page.locator('[data-testid=tx-card][data-state=done]').first().waitFor({ timeout: 30000 });

@@ -93,6 +93,11 @@ func newAPI(cfg ConnConfig) *webrtc.API {
 	// Notice a dead path within seconds, not half a minute: resume
 	// depends on it.
 	se.SetICETimeouts(4*time.Second, 8*time.Second, time.Second)
+	if cfg.RelayOnly {
+		// Only relay pairs exist: nothing better is worth waiting for
+		// (pion otherwise waits 2 s before nominating a relay pair).
+		se.SetRelayAcceptanceMinWait(0)
+	}
 	if cfg.LoopbackOnly {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil })
@@ -308,6 +313,9 @@ func Verification(sdpA, sdpB string) string {
 	sort.Strings(fps)
 	sum := sha256.Sum256([]byte(strings.Join(fps, "\n")))
 	d := new(big.Int).SetBytes(sum[:]).String()
+	if len(d) < 6 {
+		d = strings.Repeat("0", 6-len(d)) + d
+	}
 	return d[:3] + " " + d[3:6]
 }
 

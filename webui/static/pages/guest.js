@@ -87,11 +87,18 @@ function paired(body, res) {
     await online();
     manager.accept(t.id, sink);
     const card = transferCard(manager, t);
+    card.el.querySelector('[data-testid=tx-dismiss]')?.remove(); // nothing else to show here
+    const closing = h('p', { class: 'muted small', 'data-testid': 'guest-finished', hidden: true,
+      text: 'Finished. You can close this page.' });
+    card.el.append(closing);
     manager.on((kind, x) => {
       if (x.id !== t.id) return;
       card.update();
       // Finished: the guest's ticket is good for nothing else, so close the connection.
-      if (['done', 'failed', 'cancelled', 'declined'].includes(x.state)) live.stop();
+      if (['done', 'failed', 'cancelled', 'declined'].includes(x.state)) {
+        closing.hidden = false;
+        live.stop();
+      }
     });
     body.replaceChildren(card.el);
   };

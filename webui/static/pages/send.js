@@ -280,7 +280,7 @@ export function render(view, ctx) {
     guestBox.replaceChildren(
       h('div', { class: 'tx-guest-text' },
         h('h3', { text: 'Share with a guest' }),
-        h('p', { class: 'muted', text: 'They open the link or scan the code with their phone\u2019s camera, or type the code at the address below. It works once, for 10 minutes.' }),
+        h('p', { class: 'muted', text: 'They scan the QR code with their phone\u2019s camera or open the link; no account needed. The code works once, for 10 minutes, and the files go through Hearth\u2019s relay only.' }),
         h('p', { class: 'tx-code mono', 'data-testid': 'send-guest-code', text: shown }),
         h('p', { class: 'invite-link mono', 'data-testid': 'send-guest-link', text: link }),
         h('button', { type: 'button', class: 'primary', text: 'Copy link', onclick: async () => {

@@ -283,6 +283,7 @@ export function runReceiver(dc, state, hooks) {
         hashState = null;
       }
       state.current = i;
+      if (offset > 0) state.resumedFrom = offset; // for the page (and tests): where it went on
       const key = newKey('r');
       if (hashState) w.post({ op: 'hash-load', key, state: hashState });
       else w.post({ op: 'hash-new', key });

@@ -472,7 +472,11 @@ function createManager(live, { guest = false } = {}) {
       const t = transfers.get(data.id);
       if (!t || isOver(t)) return;
       if (t.role === 'send') {
-        if (t.running) return; // still going here: nothing to resume
+        if (t.running) {
+          // The receiver lost the channel though it still looks open here: start over on a new one.
+          lost(t);
+          return;
+        }
         // Interrupted, or a reconnect that has hung for a while: offer again.
         if (t.state === 'connecting' && Date.now() - (t.connectStarted || 0) > 10000) t.state = 'interrupted';
         tryResume(t);

@@ -118,7 +118,7 @@ func run(bin string, size, big int64) error {
 			ok = "MISS"
 		}
 		row(fmt.Sprintf("CLI to CLI, %d MiB %s: hearth / bare pion", size>>20, mode),
-			fmt.Sprintf("%.1f / %.1f MB/s (ratio %.2f)", hearth, raw, ratio), "ratio ≥ 0.9", ok)
+			fmt.Sprintf("%.1f / %.1f MB/s (ratio %.2f)", hearth, raw, ratio), "ratio >= 0.9", ok)
 		row(fmt.Sprintf("  time to first byte after accept (%s)", mode), fmt.Sprintf("%d ms", res.firstByte.Milliseconds()), "-", "")
 	}
 	step("memory: a 1 MiB and a %d MiB file, direct", big>>20)
@@ -503,15 +503,14 @@ func (b *bench) bare(n int64, relay bool) (time.Duration, error) {
 		outs[c], ins[c] = sc, in
 	}
 	var start, end atomic.Int64
-	var wg sync.WaitGroup
+	done := make(chan struct{}, 2) // the receiver's DONE, or a child's output ended
 	for _, c := range procs {
 		other := send
 		if c == send {
 			other = recv
 		}
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer func() { done <- struct{}{} }()
 			for outs[c].Scan() {
 				line := outs[c].Text()
 				switch {
@@ -528,8 +527,6 @@ func (b *bench) bare(n int64, relay bool) (time.Duration, error) {
 			}
 		}()
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Minute):
