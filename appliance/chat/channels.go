@@ -372,7 +372,7 @@ func (s *Service) UpdateChannel(user auth.User, id string, req ChannelRequest) (
 func (s *Service) OpenDM(user auth.User, others []string) (Channel, error) {
 	members := dedupe(append(append([]string(nil), others...), user.ID))
 	if len(members) < 2 || len(members) > MaxGroupDMMembers {
-		return Channel{}, fmt.Errorf("a direct conversation has 2 to %d people", MaxGroupDMMembers)
+		return Channel{}, ErrDMSize
 	}
 	if err := s.checkMembers(members); err != nil {
 		return Channel{}, err

@@ -44,6 +44,7 @@ var (
 	ErrBadReaction    = errors.New("a reaction is one emoji")
 	ErrDeleted        = errors.New("that message was deleted")
 	ErrGuest          = errors.New("guests can only take part where they were invited")
+	ErrDMSize         = fmt.Errorf("a direct conversation has 2 to %d people", MaxGroupDMMembers)
 )
 
 // Users is what chat needs to know about accounts.

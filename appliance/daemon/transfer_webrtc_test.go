@@ -59,6 +59,9 @@ func TestTransferRelayOnlyEnforcedByServer(t *testing.T) {
 			r.send("transfer.signal", map[string]any{"id": id, "candidate": init})
 		})
 		go func() {
+			// Candidates that arrive before the description wait for it.
+			var pending []webrtc.ICECandidateInit
+			haveRemote := false
 			for ev := range r.live {
 				if ev.Type != "transfer.signal" {
 					continue
@@ -73,7 +76,13 @@ func TestTransferRelayOnlyEnforcedByServer(t *testing.T) {
 					mu.Lock()
 					received[name] = append(received[name], sig.Candidate.Candidate)
 					mu.Unlock()
-					pc.AddICECandidate(*sig.Candidate)
+					if !haveRemote {
+						pending = append(pending, *sig.Candidate)
+						continue
+					}
+					if err := pc.AddICECandidate(*sig.Candidate); err != nil {
+						t.Errorf("%s: add candidate: %v", name, err)
+					}
 				case sig.SDP != nil:
 					for _, l := range strings.Split(sig.SDP.SDP, "\n") {
 						if strings.HasPrefix(l, "a=candidate:") {
@@ -86,6 +95,13 @@ func TestTransferRelayOnlyEnforcedByServer(t *testing.T) {
 						t.Errorf("%s: set remote description: %v", name, err)
 						return
 					}
+					haveRemote = true
+					for _, c := range pending {
+						if err := pc.AddICECandidate(c); err != nil {
+							t.Errorf("%s: add candidate: %v", name, err)
+						}
+					}
+					pending = nil
 					if answer {
 						a, err := pc.CreateAnswer(nil)
 						if err != nil {
@@ -130,7 +146,7 @@ func TestTransferRelayOnlyEnforcedByServer(t *testing.T) {
 		if m != `hearth-transfer/1:{"t":"manifest"}` {
 			t.Fatalf("dad got %q", m)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatalf("the data channel did not open through the relay; mum %s, dad %s", mumPC.ICEConnectionState(), dadPC.ICEConnectionState())
 	}
 	mu.Lock()

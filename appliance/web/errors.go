@@ -75,6 +75,7 @@ var known = []struct {
 	{chat.ErrGroupExists, http.StatusConflict, "group_exists"},
 	{chat.ErrNoGroup, http.StatusNotFound, "group_not_found"},
 	{chat.ErrBadMembers, http.StatusUnprocessableEntity, "invalid_members"},
+	{chat.ErrDMSize, http.StatusUnprocessableEntity, "invalid_members"},
 	{chat.ErrTooLarge, http.StatusRequestEntityTooLarge, "file_too_large"},
 	{chat.ErrQuota, http.StatusInsufficientStorage, "quota_exceeded"},
 	{chat.ErrBadFileName, http.StatusUnprocessableEntity, "invalid_file_name"},
