@@ -150,7 +150,9 @@ type tailnetLoginView struct {
 func (s *Server) handleTailnetLogins(w http.ResponseWriter, r *http.Request, _ *identity) error {
 	t := s.cfg.Tailnet
 	if t.Logins == nil {
-		return errNoTailnet
+		// Not an error for the admin page: it says the tailnet is off.
+		writeJSON(w, http.StatusOK, map[string]any{"enabled": false, "logins": []tailnetLoginView{}})
+		return nil
 	}
 	logins, err := t.Logins.TailnetLogins()
 	if err != nil {
@@ -164,7 +166,7 @@ func (s *Server) handleTailnetLogins(w http.ResponseWriter, r *http.Request, _ *
 		}
 		out = append(out, v)
 	}
-	resp := map[string]any{"logins": out}
+	resp := map[string]any{"enabled": true, "logins": out}
 	if t.Status != nil {
 		resp["status"] = t.Status()
 	}

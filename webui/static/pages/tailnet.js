@@ -29,6 +29,7 @@ export function tailnetSection() {
     let data;
     try {
       data = await api('GET', '/admin/tailnet/logins');
+      if (data.enabled === false) throw new ApiError(404, 'no_tailnet', 'Hearth is not on a tailnet.');
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       if (err.code === 'no_tailnet') {
