@@ -151,6 +151,18 @@ function watchProgress(page) {
 
 const card = (page) => page.getByTestId('tx-card').first();
 
+// sendToSam offers the chosen files to sam's device once both pages are connected, and fails
+// with the sender's own error message if the offer is refused.
+async function sendToSam(a, b, samID) {
+  for (const page of [a.page, b.page]) await page.locator('[data-testid=live][data-state=online]').waitFor({ timeout: 30000 });
+  await a.page.locator(`[data-testid=send-person][data-user="${samID}"] [data-testid=send-to-device]`).first().click();
+  const shown = await Promise.race([
+    b.page.getByTestId('tx-incoming').waitFor({ timeout: 30000 }).then(() => 'incoming'),
+    a.page.getByTestId('send-error').waitFor({ timeout: 30000 }).then(() => 'error'),
+  ]);
+  if (shown === 'error') assert.fail(`the offer was refused: ${await a.page.getByTestId('send-error').textContent()}`);
+}
+
 // The protocol pieces that need no browser: the worker's SHA-256 and the safe file names
 // (the same table as appliance/transfer/peer's TestSafeName, so both ends agree).
 describe('transfer protocol pieces', () => {
@@ -251,7 +263,7 @@ describe('Hearth file transfer', () => {
     await a.page.getByTestId('send-chosen').getByText('big-200.bin').waitFor();
     await watchProgress(a.page);
     await watchProgress(b.page);
-    await a.page.locator(`[data-testid=send-person][data-user="${ids.sam}"] [data-testid=send-to-device]`).first().click();
+    await sendToSam(a, b, ids.sam);
 
     const dialog = b.page.getByTestId('tx-incoming');
     await dialog.waitFor();
@@ -292,7 +304,8 @@ describe('Hearth file transfer', () => {
     // Headless Chromium cannot click the folder picker: the page's private folder stands in for it.
     await b.page.evaluate(() => { window.__hearthTransferFolder = () => navigator.storage.getDirectory(); });
     await a.page.getByTestId('send-file-input').setInputFiles(src);
-    await a.page.locator(`[data-testid=send-person][data-user="${ids.sam}"] [data-testid=send-to-device]`).first().click();
+    await a.page.getByTestId('send-chosen').getByText('resume.bin').waitFor();
+    await sendToSam(a, b, ids.sam);
     await b.page.getByTestId('tx-incoming').waitFor();
     const id = await b.page.getByTestId('tx-incoming').getAttribute('data-id');
     await b.page.getByTestId('tx-accept').click();
