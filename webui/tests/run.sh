@@ -41,8 +41,15 @@ ip link set lo up
 ip link add h0 type veth peer name h1
 ip addr add 127.0.0.1/32 dev h0
 ip addr add 10.77.0.1/24 dev h0
+# No IPv6 on the pair: its link-local addresses would appear a second or two later, after
+# duplicate address detection, and Chromium drops requests in flight on such a network change.
+sysctl -qw net.ipv6.conf.h0.disable_ipv6=1 net.ipv6.conf.h1.disable_ipv6=1 2>/dev/null || true
 ip link set h0 up
 ip link set h1 up
+for _ in $(seq 1 50); do
+  ip -o link show h0 | grep -q 'state UP' && break
+  sleep 0.1
+done
 
 port=18443
 data=""
