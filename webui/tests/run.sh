@@ -29,7 +29,7 @@ if [[ "${HEARTH_IN_NETNS:-}" != 1 ]]; then
     npm ci --no-audit --no-fund --loglevel=error
   fi
 
-  TESTS="${TESTS:-shell chat voice relay transfer xss}"
+  TESTS="${TESTS:-shell chat voice relay transfer xss connect}"
   export HEARTH_BIN OUT TESTS HEARTH_IN_NETNS=1
   exec unshare --net bash "$here/run.sh"
 fi
