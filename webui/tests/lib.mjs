@@ -31,13 +31,14 @@ function required(name) {
  * Set `offline = true` on the result while its context is offline: network failures are
  * expected then.
  */
-export async function openBrowser(label, { permissions = [] } = {}) {
+export async function openBrowser(label, { permissions = [], acceptDownloads = false, args = [] } = {}) {
   const profile = await mkdtemp(join(tmpdir(), `hearth-${label}-`));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     viewport: DESKTOP,
+    acceptDownloads,
   });
   if (permissions.length) await context.grantPermissions(permissions, { origin: BASE });
   const page = context.pages()[0] || (await context.newPage());

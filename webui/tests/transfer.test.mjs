@@ -13,19 +13,15 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
-import { BASE, DESKTOP, OUT, PHONE, SETUP_TOKEN, callAPI, go } from './lib.mjs';
+import { BASE, DESKTOP, OUT, PHONE, SETUP_TOKEN, callAPI, go, openBrowser } from './lib.mjs';
 
 const ALEX = { name: 'alex', display: 'Alex Admin', password: 'hearth-admin-pw' };
 const SAM = { name: 'sam', display: 'Sam', password: 'hearth-member-pw' };
 const KIM = { name: 'kim', display: 'Kim', password: 'hearth-kim-pw-1' };
 const MB = 1024 * 1024;
 
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-];
+// Loopback host candidates, so browser-to-browser transfers can go direct.
+const BROWSER = { acceptDownloads: true, args: ['--allow-loopback-in-peer-connection'] };
 
 let tmp;
 
@@ -44,47 +40,6 @@ function run(args, timeout) {
       else reject(new Error(`hearth ${args.join(' ')} exited ${code ?? signal}\n${stdout}\n${stderr}`));
     });
   });
-}
-
-/** As lib.mjs's openBrowser (watched for errors and CSP violations), with downloads kept. */
-async function openBrowser(label) {
-  const profile = await mkdtemp(join(tmpdir(), `hearth-transfer-${label}-`));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: DESKTOP,
-    acceptDownloads: true,
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  const problems = [];
-  const browser = { context, page, problems };
-  page.on('console', (msg) => {
-    const text = msg.text();
-    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(text)) return;
-    if (msg.type() === 'error' || /Content Security Policy/i.test(text)) {
-      problems.push(`${label} console ${msg.type()}: ${text} (${msg.location().url})`);
-    }
-  });
-  page.on('pageerror', (err) => problems.push(`${label} page error: ${err.message}`));
-  page.on('dialog', (dialog) => {
-    problems.push(`${label} unexpected ${dialog.type()} dialog: ${dialog.message()}`);
-    dialog.dismiss().catch(() => {});
-  });
-  page.on('response', (res) => {
-    const path = new URL(res.url()).pathname;
-    if (res.status() >= 500 || (res.status() >= 400 && !path.startsWith('/api/'))) problems.push(`${label} ${res.status()} for ${path}`);
-  });
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-  });
-  browser.close = async () => {
-    await context.close();
-    await rm(profile, { recursive: true, force: true });
-  };
-  return browser;
 }
 
 /** transfer-NAME-{phone,phone-dark,desktop}.png, checking nothing overflows sideways. */
@@ -214,9 +169,9 @@ describe('Hearth file transfer', () => {
   before(async () => {
     await mkdir(OUT, { recursive: true });
     tmp = await mkdtemp(join(tmpdir(), 'hearth-transfer-files-'));
-    a = await openBrowser('alex');
-    b = await openBrowser('sam');
-    c = await openBrowser('guest');
+    a = await openBrowser('alex', BROWSER);
+    b = await openBrowser('sam', BROWSER);
+    c = await openBrowser('guest', BROWSER);
     await go(a.page, '/login');
     const setup = await callAPI(a.page, 'POST', '/setup',
       { token: SETUP_TOKEN, name: ALEX.name, display_name: ALEX.display, password: ALEX.password });
